@@ -1,0 +1,513 @@
+//! The `HostedZoneMigration` resource (`zoneshift.io/v1alpha1`): spec, status and conditions.
+//!
+//! Fields a user can get wrong in ways the schema cannot express (a record's type, its TTL,
+//! its values) are typed loosely here on purpose: a bad value must reach zoneshift's own
+//! validation, which names the record, instead of failing deserialisation of every resource
+//! the controller watches.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The record types Route 53 serves, as accepted in `records[].type`.
+pub const RECORD_TYPES: &[&str] = &[
+    "A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SPF", "SRV", "SSHFP",
+    "SVCB", "TLSA", "TXT",
+];
+
+/// A migration of one live domain to a Route 53 hosted zone.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "zoneshift.io",
+    version = "v1alpha1",
+    kind = "HostedZoneMigration",
+    namespaced,
+    shortname = "hzm",
+    status = "HostedZoneMigrationStatus",
+    doc = "Moves a live domain to an Amazon Route 53 hosted zone: clones its records, verifies the shadow zone, gates the nameserver switch on TTLs and approval, and reports when the old provider may go.",
+    printcolumn(name = "Domain", type_ = "string", json_path = ".spec.domain"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "In Sync", type_ = "integer", json_path = ".status.records.inSync"),
+    printcolumn(name = "Desired", type_ = "integer", json_path = ".status.records.desired"),
+    printcolumn(name = "Gate Opens", type_ = "date", json_path = ".status.cutover.gateOpensAt"),
+    printcolumn(
+        name = "Nameservers",
+        type_ = "string",
+        json_path = ".status.nameservers",
+        priority = 1
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct HostedZoneMigrationSpec {
+    /// The domain to move, without a trailing dot, e.g. `example.com`. Immutable.
+    #[schemars(regex(
+        pattern = r"^([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?\.)+[a-zA-Z0-9-]{2,63}\.?$"
+    ))]
+    #[schemars(length(min = 3, max = 253))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("domain is immutable: create a new HostedZoneMigration to move another domain"))]
+    pub domain: String,
+
+    /// The Route 53 hosted zone to create or adopt.
+    #[serde(default)]
+    pub hosted_zone: HostedZoneSpec,
+
+    /// Where the live configuration is read from (the current DNS provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceSpec>,
+
+    /// Desired records. They override imported records with the same name, type and set
+    /// identifier.
+    #[serde(default)]
+    pub records: Vec<RecordSpec>,
+
+    /// How the zone's records are reconciled.
+    #[serde(default)]
+    pub policy: PolicySpec,
+
+    /// The nameserver switch and its timing.
+    #[serde(default)]
+    pub cutover: CutoverSpec,
+}
+
+/// The hosted zone zoneshift manages.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HostedZoneSpec {
+    /// Adopt this existing hosted zone (e.g. `Z0123456789ABC`) instead of creating one. Its
+    /// name must equal `domain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(/hostedzone/)?[A-Z0-9]{1,32}$"))]
+    pub id: Option<String>,
+
+    /// What happens to the zone when this resource is deleted. `Retain` (default) leaves the
+    /// zone and its records; `Delete` removes the records zoneshift manages, then the zone if
+    /// zoneshift created it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// What happens to Route 53 state when the resource is deleted.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    #[default]
+    Retain,
+    Delete,
+}
+
+/// The live configuration at the current provider.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceSpec {
+    /// The current provider's nameservers, as host names or `ip[:port]`. Default: the
+    /// delegation read from the parent zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+
+    /// Import the zone by zone transfer (AXFR) from `nameservers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axfr: Option<AxfrSource>,
+
+    /// Import the zone from a BIND-format zone file held in a ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_file: Option<ZoneFileSource>,
+}
+
+/// Zone transfer settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AxfrSource {
+    /// A Secret in the resource's namespace holding the TSIG key (`name`, `algorithm`,
+    /// `secret`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsig_secret_ref: Option<LocalObjectRef>,
+}
+
+/// A zone file in a ConfigMap.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneFileSource {
+    /// The ConfigMap key holding the zone file.
+    pub config_map_key_ref: ConfigMapKeyRef,
+}
+
+/// A reference to an object in the resource's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct LocalObjectRef {
+    /// The object's name.
+    pub name: String,
+}
+
+/// A key of a ConfigMap in the resource's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct ConfigMapKeyRef {
+    /// The ConfigMap's name.
+    pub name: String,
+    /// The key holding the zone file.
+    pub key: String,
+}
+
+/// One desired record set.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordSpec {
+    /// The name, relative to `domain` (`www`, `@` for the apex, `*.dev` for a wildcard) or
+    /// absolute with a trailing dot (`www.example.com.`).
+    #[schemars(length(min = 1, max = 255))]
+    pub name: String,
+
+    /// The record type.
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = RECORD_TYPES))]
+    pub type_: String,
+
+    /// Time to live in seconds (0 to 2147483647). Default 300. Not allowed on alias records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub ttl: Option<i64>,
+
+    /// The values, in presentation format (`192.0.2.1`, `10 mail.example.com.`,
+    /// `"v=spf1 -all"`). Names in values are absolute whether or not they end in a dot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+
+    /// Make this an alias record pointing at an AWS resource, instead of `values`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<AliasSpec>,
+
+    /// Distinguishes record sets with the same name and type under a routing policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub set_identifier: Option<String>,
+
+    /// Weighted routing: the relative weight (0 to 255).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 255))]
+    pub weight: Option<i64>,
+
+    /// Latency routing: the AWS region, e.g. `eu-west-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+
+    /// Failover routing: `PRIMARY` or `SECONDARY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["PRIMARY", "SECONDARY"]))]
+    pub failover: Option<String>,
+
+    /// Geolocation routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo_location: Option<GeoLocationSpec>,
+
+    /// Multivalue answer routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_value_answer: Option<bool>,
+
+    /// A Route 53 health check id to attach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_id: Option<String>,
+}
+
+/// An alias target.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasSpec {
+    /// The target's DNS name, e.g. `my-lb-123.eu-west-1.elb.amazonaws.com.`.
+    pub dns_name: String,
+    /// The target's hosted zone id (for a load balancer, the id of its region).
+    pub hosted_zone_id: String,
+    /// Whether Route 53 checks the target's health.
+    #[serde(default)]
+    pub evaluate_target_health: bool,
+}
+
+/// A geolocation for geolocation routing.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GeoLocationSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continent_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdivision_code: Option<String>,
+}
+
+/// How records are reconciled.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicySpec {
+    /// `Sync` makes the zone equal to the desired records (creates, updates, deletes);
+    /// `UpsertOnly` never deletes.
+    #[serde(default)]
+    pub mode: SyncMode,
+
+    /// A sync that would delete more than this percentage of the zone's record sets stops and
+    /// changes nothing. Default 25.
+    #[serde(default = "default_max_delete_percent")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_delete_percent: i64,
+}
+
+impl Default for PolicySpec {
+    fn default() -> Self {
+        Self {
+            mode: SyncMode::default(),
+            max_delete_percent: default_max_delete_percent(),
+        }
+    }
+}
+
+fn default_max_delete_percent() -> i64 {
+    25
+}
+
+/// Whether deletions are part of a sync.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum SyncMode {
+    #[default]
+    Sync,
+    UpsertOnly,
+}
+
+/// The nameserver switch.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CutoverSpec {
+    /// `Manual`: a person changes the NS records at the registrar and zoneshift watches the
+    /// parent zone; `Route53Domains`: zoneshift calls Route 53 Domains.
+    #[serde(default)]
+    pub mode: CutoverMode,
+
+    /// The GitOps gate: nothing switches until this is true.
+    #[serde(default)]
+    pub approved: bool,
+
+    /// The NS TTL (seconds) to hold before and during the switch. Default 900.
+    #[serde(default = "default_lowered_ttl")]
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub lowered_nameserver_ttl: i64,
+
+    /// The NS TTL (seconds) set once the migration is complete. Default 172800.
+    #[serde(default = "default_final_ttl")]
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub final_nameserver_ttl: i64,
+
+    /// Keep the old provider at least this long after the switch, e.g. `24h`, `90m`, `30s`.
+    /// Default 24h.
+    #[serde(default = "default_minimum_soak")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"))]
+    pub minimum_soak: String,
+
+    /// Go back to the previous nameservers.
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+impl Default for CutoverSpec {
+    fn default() -> Self {
+        Self {
+            mode: CutoverMode::default(),
+            approved: false,
+            lowered_nameserver_ttl: default_lowered_ttl(),
+            final_nameserver_ttl: default_final_ttl(),
+            minimum_soak: default_minimum_soak(),
+            rollback: false,
+        }
+    }
+}
+
+fn default_lowered_ttl() -> i64 {
+    900
+}
+fn default_final_ttl() -> i64 {
+    172_800
+}
+fn default_minimum_soak() -> String {
+    "24h".to_string()
+}
+
+/// How the registrar's NS records are changed.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum CutoverMode {
+    #[default]
+    Manual,
+    Route53Domains,
+}
+
+/// The phases of a migration, in order.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    #[default]
+    Pending,
+    Provisioning,
+    Syncing,
+    Verifying,
+    AwaitingCutover,
+    CuttingOver,
+    Propagating,
+    Completed,
+    RollingBack,
+    RolledBack,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// What zoneshift observed and did.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HostedZoneMigrationStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Where the migration stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+
+    /// The Route 53 hosted zone id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone_id: Option<String>,
+
+    /// The Route 53 delegation set: the nameservers to give the registrar.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+
+    /// Record set counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<RecordCounts>,
+
+    /// The last Route 53 change zoneshift submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<ChangeInfo>,
+
+    /// The result of comparing the shadow zone with the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationStatus>,
+
+    /// TTLs observed in DNS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_ttls: Option<ObservedTtls>,
+
+    /// The cutover timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<CutoverStatus>,
+
+    /// Standard conditions: `ZoneReady`, `RecordsSynced`, `ShadowVerified`, `CutoverReady`,
+    /// `Delegated`, `Propagated`, `SourceHealthy`, and `Ready` as their summary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// Record set counts.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordCounts {
+    /// Record sets zoneshift wants in the zone.
+    pub desired: i64,
+    /// Desired record sets that Route 53 holds as desired.
+    pub in_sync: i64,
+    /// Changes still to make or waiting for Route 53 to apply.
+    pub pending: i64,
+}
+
+/// A Route 53 change.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeInfo {
+    /// The change id.
+    pub id: String,
+    /// `PENDING` or `INSYNC`.
+    pub state: String,
+    /// When the change was submitted (RFC 3339).
+    pub submitted_at: String,
+    /// When zoneshift first saw it `INSYNC` (RFC 3339); timers start here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_sync_at: Option<String>,
+}
+
+/// Shadow verification results.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationStatus {
+    /// Names and types compared.
+    pub checked: i64,
+    /// Names and types that answered the same.
+    pub matched: i64,
+    /// The first mismatches, as sentences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<String>,
+    /// When the comparison ran (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
+}
+
+/// TTLs observed in DNS.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedTtls {
+    /// The TTL of the domain's NS records at the parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_ns: Option<i64>,
+    /// The TTL of the apex NS records at the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ns: Option<i64>,
+    /// The largest record TTL in the desired set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_record: Option<i64>,
+    /// When these were observed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
+}
+
+/// The cutover timeline (RFC 3339 times).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CutoverStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_opens_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_nameservers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_provider_releasable_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+}
+
+/// A standard Kubernetes condition.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// The condition's type, e.g. `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// A CamelCase word a person can search for.
+    pub reason: String,
+    /// What happened and what to do next.
+    pub message: String,
+    /// The generation this condition describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When `status` last changed (RFC 3339).
+    pub last_transition_time: String,
+}
+
+/// Condition type names.
+pub mod condition {
+    pub const ZONE_READY: &str = "ZoneReady";
+    pub const RECORDS_SYNCED: &str = "RecordsSynced";
+    pub const SHADOW_VERIFIED: &str = "ShadowVerified";
+    pub const CUTOVER_READY: &str = "CutoverReady";
+    pub const DELEGATED: &str = "Delegated";
+    pub const PROPAGATED: &str = "Propagated";
+    pub const SOURCE_HEALTHY: &str = "SourceHealthy";
+    pub const READY: &str = "Ready";
+}

@@ -1,0 +1,560 @@
+//! The Route 53 adapter: ensure a zone, list its records, apply changes in batches, follow a
+//! change to `INSYNC`. It holds no phase logic.
+//!
+//! Every request passes one process-wide rate limiter (Route 53's request budget is shared by
+//! the whole account) and is retried with exponential backoff and jitter on throttling,
+//! `PriorRequestNotComplete`, 5xx and transport errors. The SDK's own retries are turned off
+//! so that each attempt is counted against the budget.
+
+pub mod batch;
+pub mod convert;
+
+use crate::zone::{ChangeUnit, RecordKey, RecordMap, RecordSet};
+use crate::{Error, Result};
+use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_route53::types::{
+    ChangeAction, ChangeBatch, HostedZone, HostedZoneConfig, ResourceRecordSet,
+};
+use aws_sdk_route53::Client;
+use backon::{ExponentialBuilder, Retryable};
+use batch::{pack, ROUTE53_LIMITS};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How failed requests are retried.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+            max_retries: 8,
+        }
+    }
+}
+
+/// Counts of requests by operation and outcome, for metrics and the benchmark.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+impl CallStats {
+    fn record(&self, operation: &'static str, outcome: &'static str) {
+        let mut m = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry((operation, outcome)).or_default() += 1;
+    }
+
+    /// Requests made, by (operation, outcome); outcome is `ok`, `throttled`, `retried` or
+    /// `error`.
+    pub fn snapshot(&self) -> BTreeMap<(&'static str, &'static str), u64> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Requests made for `operation`, whatever their outcome.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.snapshot()
+            .iter()
+            .filter(|((op, _), _)| *op == operation)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// All requests made.
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+
+    /// Requests that wrote to Route 53.
+    pub fn writes(&self) -> u64 {
+        self.snapshot()
+            .iter()
+            .filter(|((op, _), _)| WRITE_OPERATIONS.contains(op))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// The operations that change something in Route 53.
+pub const WRITE_OPERATIONS: &[&str] = &[
+    "CreateHostedZone",
+    "ChangeResourceRecordSets",
+    "DeleteHostedZone",
+];
+
+/// A hosted zone as zoneshift sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Zone {
+    /// The id without the `/hostedzone/` prefix.
+    pub id: String,
+    /// The zone's name, normalised (`example.com.`).
+    pub name: String,
+    pub nameservers: Vec<String>,
+    pub caller_reference: String,
+}
+
+/// The record sets of a zone, normalised, with the sets exactly as Route 53 returned them
+/// (a DELETE must repeat the current record set exactly).
+#[derive(Clone, Debug, Default)]
+pub struct CurrentZone {
+    pub sets: RecordMap,
+    pub raw: HashMap<RecordKey, ResourceRecordSet>,
+}
+
+/// A submitted change batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedBatch {
+    pub change_id: String,
+    pub status: String,
+    pub creates: usize,
+    pub updates: usize,
+    pub deletes: usize,
+}
+
+/// The state of a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeState {
+    pub id: String,
+    pub in_sync: bool,
+}
+
+/// The caller reference for a resource: derived from its uid, so a retried create never makes a
+/// second zone.
+pub fn caller_reference(uid: &str) -> String {
+    format!("zoneshift-{uid}")
+}
+
+/// A Route 53 client behind the process-wide rate limiter and retry policy.
+#[derive(Clone)]
+pub struct Route53 {
+    client: Client,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    retry: RetryPolicy,
+    pub stats: Arc<CallStats>,
+}
+
+impl std::fmt::Debug for Route53 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route53").field("retry", &self.retry).finish()
+    }
+}
+
+impl Route53 {
+    /// A client from the normal AWS credential chain; `endpoint` points it at a stand-in.
+    pub async fn from_env(endpoint: Option<&str>, rps: u32, retry: RetryPolicy) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .connect_timeout(Duration::from_secs(5))
+                    .build(),
+            );
+        if let Some(ep) = endpoint {
+            loader = loader.endpoint_url(ep);
+        }
+        let mut cfg = loader.load().await;
+        if cfg.region().is_none() {
+            // Route 53 is global; its API lives in us-east-1.
+            cfg = cfg
+                .into_builder()
+                .region(aws_config::Region::new("us-east-1"))
+                .build();
+        }
+        Self::new(Client::new(&cfg), rps, retry)
+    }
+
+    /// Wraps an existing client (tests build one from mocks).
+    pub fn new(client: Client, rps: u32, retry: RetryPolicy) -> Self {
+        let rps = NonZeroU32::new(rps).unwrap_or(NonZeroU32::MIN);
+        Self {
+            client,
+            limiter: Arc::new(RateLimiter::direct(Quota::per_second(rps))),
+            retry,
+            stats: Arc::new(CallStats::default()),
+        }
+    }
+
+    /// Runs one request under the rate limiter, retrying what is worth retrying.
+    async fn call<T, E, Fut>(&self, operation: &'static str, mut request: impl FnMut() -> Fut) -> Result<T>
+    where
+        Fut: Future<Output = std::result::Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries)
+            .with_jitter();
+        let attempt = || {
+            let fut = request();
+            async {
+                self.limiter.until_ready().await;
+                let r = fut.await;
+                let outcome = match &r {
+                    Ok(_) => "ok",
+                    Err(e) => match classify(e) {
+                        Retry::Throttled => "throttled",
+                        Retry::Transient => "retried",
+                        Retry::No => "error",
+                    },
+                };
+                self.stats.record(operation, outcome);
+                r
+            }
+        };
+        attempt
+            .retry(backoff)
+            .when(|e| classify(e) != Retry::No)
+            .notify(|e, after| {
+                tracing::debug!(operation, code = e.code().unwrap_or("-"), ?after, "retrying Route 53 request");
+            })
+            .await
+            .map_err(|e| route53_error(operation, &e))
+    }
+
+    /// Finds the zone without creating it: `adopt_id` (from spec) or `known_id` (from status)
+    /// is read and its name checked; otherwise the zone this resource created is found by its
+    /// caller reference. `None` when there is none.
+    pub async fn find_zone(
+        &self,
+        origin: &str,
+        caller_ref: &str,
+        adopt_id: Option<&str>,
+        known_id: Option<&str>,
+    ) -> Result<Option<Zone>> {
+        if let Some(id) = adopt_id.or(known_id) {
+            let Some(zone) = self.get_zone(id).await? else {
+                return Ok(None);
+            };
+            if zone.name != origin {
+                return Err(Error::Conflict(format!(
+                    "hosted zone {id} is named {}, not {origin}",
+                    zone.name
+                )));
+            }
+            return Ok(Some(zone));
+        }
+        self.find_own_zone(origin, caller_ref).await
+    }
+
+    /// Finds or creates the zone (see [`Route53::find_zone`]). A zone named by id that does not
+    /// exist is an error: it is never silently recreated, since its nameservers would change.
+    /// The flag says whether this call created the zone.
+    pub async fn ensure_zone(
+        &self,
+        origin: &str,
+        caller_ref: &str,
+        adopt_id: Option<&str>,
+        known_id: Option<&str>,
+    ) -> Result<(Zone, bool)> {
+        if let Some(zone) = self.find_zone(origin, caller_ref, adopt_id, known_id).await? {
+            return Ok((zone, false));
+        }
+        if let Some(id) = adopt_id.or(known_id) {
+            return Err(Error::Conflict(format!(
+                "hosted zone {id} does not exist; zoneshift does not recreate a zone it has lost, since its nameservers would change. Restore it, or set spec.hostedZone.id to another zone."
+            )));
+        }
+        let req = self
+            .client
+            .create_hosted_zone()
+            .name(origin)
+            .caller_reference(caller_ref)
+            .hosted_zone_config(
+                HostedZoneConfig::builder()
+                    .comment("managed by zoneshift")
+                    .private_zone(false)
+                    .build(),
+            );
+        match self.call("CreateHostedZone", || req.clone().send()).await {
+            Ok(out) => {
+                let hz = out.hosted_zone().ok_or_else(|| Error::Route53 {
+                    operation: "CreateHostedZone",
+                    code: "EmptyResponse".into(),
+                    message: "no hosted zone in the answer".into(),
+                })?;
+                let nameservers = out
+                    .delegation_set()
+                    .map(|d| d.name_servers().to_vec())
+                    .unwrap_or_default();
+                Ok((zone_from(hz, nameservers), true))
+            }
+            // A create that succeeded but whose answer was lost: the caller reference finds it.
+            Err(Error::Route53 { code, .. }) if code == "HostedZoneAlreadyExists" => {
+                let zone = self.find_own_zone(origin, caller_ref).await?.ok_or_else(|| {
+                    Error::Conflict(format!("Route 53 says a zone with caller reference {caller_ref} exists, but none is listed for {origin}"))
+                })?;
+                Ok((zone, false))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a zone and its delegation set; `None` when it does not exist.
+    pub async fn get_zone(&self, id: &str) -> Result<Option<Zone>> {
+        let id = id.trim_start_matches("/hostedzone/");
+        let req = self.client.get_hosted_zone().id(id);
+        match self.call("GetHostedZone", || req.clone().send()).await {
+            Ok(out) => {
+                let Some(hz) = out.hosted_zone() else {
+                    return Ok(None);
+                };
+                let ns = out
+                    .delegation_set()
+                    .map(|d| d.name_servers().to_vec())
+                    .unwrap_or_default();
+                Ok(Some(zone_from(hz, ns)))
+            }
+            Err(Error::Route53 { code, .. }) if code == "NoSuchHostedZone" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The zone named `origin` whose caller reference is `caller_ref`.
+    async fn find_own_zone(&self, origin: &str, caller_ref: &str) -> Result<Option<Zone>> {
+        let mut next: Option<(String, Option<String>)> = None;
+        loop {
+            let mut req = self.client.list_hosted_zones_by_name().dns_name(origin).max_items(100);
+            if let Some((name, id)) = &next {
+                req = req.dns_name(name).set_hosted_zone_id(id.clone());
+            }
+            let out = self.call("ListHostedZonesByName", || req.clone().send()).await?;
+            for hz in out.hosted_zones() {
+                let name = crate::zone::normalize_target(hz.name()).unwrap_or_default();
+                if name == origin && hz.caller_reference() == caller_ref {
+                    return self.get_zone(hz.id()).await;
+                }
+                if name != origin {
+                    // Zones are sorted by name: past ours, there is nothing more to find.
+                    return Ok(None);
+                }
+            }
+            match (out.is_truncated(), out.next_dns_name()) {
+                (true, Some(n)) => next = Some((n.to_string(), out.next_hosted_zone_id().map(str::to_string))),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Lists every record set of the zone, page by page.
+    pub async fn list_records(&self, zone_id: &str) -> Result<CurrentZone> {
+        let mut current = CurrentZone::default();
+        let mut start: Option<(String, aws_sdk_route53::types::RrType, Option<String>)> = None;
+        loop {
+            let mut req = self
+                .client
+                .list_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .max_items(300);
+            if let Some((name, rtype, id)) = &start {
+                req = req
+                    .start_record_name(name)
+                    .start_record_type(rtype.clone())
+                    .set_start_record_identifier(id.clone());
+            }
+            let out = self.call("ListResourceRecordSets", || req.clone().send()).await?;
+            for rr in out.resource_record_sets() {
+                if let Some(set) = convert::from_sdk(rr) {
+                    current.raw.insert(set.key.clone(), rr.clone());
+                    current.sets.insert(set.key.clone(), set);
+                }
+            }
+            match (out.is_truncated(), out.next_record_name(), out.next_record_type()) {
+                (true, Some(n), Some(t)) => {
+                    start = Some((n.to_string(), t.clone(), out.next_record_identifier().map(str::to_string)))
+                }
+                _ => return Ok(current),
+            }
+        }
+    }
+
+    /// Applies `changes` in as few batches as the limits allow. Returns the batches that were
+    /// submitted and, if one failed, the error (the batches before it stay applied).
+    pub async fn apply(
+        &self,
+        zone_id: &str,
+        changes: &[ChangeUnit],
+        current: &CurrentZone,
+    ) -> (Vec<AppliedBatch>, Option<Error>) {
+        let batches = match build_batches(changes, current) {
+            Ok(b) => b,
+            Err(e) => return (Vec::new(), Some(e)),
+        };
+        let mut applied = Vec::new();
+        for (i, batch) in batches.into_iter().enumerate() {
+            let (mut creates, mut updates, mut deletes) = (0, 0, 0);
+            for c in &batch {
+                match c.action() {
+                    ChangeAction::Create => creates += 1,
+                    ChangeAction::Upsert => updates += 1,
+                    _ => deletes += 1,
+                }
+            }
+            let change_batch = match ChangeBatch::builder()
+                .set_changes(Some(batch))
+                .comment(format!("zoneshift batch {}", i + 1))
+                .build()
+            {
+                Ok(b) => b,
+                Err(e) => return (applied, Some(invalid(e.to_string()))),
+            };
+            let req = self
+                .client
+                .change_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .change_batch(change_batch);
+            match self.call("ChangeResourceRecordSets", || req.clone().send()).await {
+                Ok(out) => {
+                    let info = out.change_info();
+                    applied.push(AppliedBatch {
+                        change_id: info.map(|c| c.id().trim_start_matches("/change/").to_string()).unwrap_or_default(),
+                        status: info.map(|c| c.status().as_str().to_string()).unwrap_or_default(),
+                        creates,
+                        updates,
+                        deletes,
+                    });
+                }
+                Err(e) => return (applied, Some(e)),
+            }
+        }
+        (applied, None)
+    }
+
+    /// Whether a change has reached every Route 53 nameserver.
+    pub async fn change_state(&self, id: &str) -> Result<ChangeState> {
+        let req = self.client.get_change().id(id);
+        let out = self.call("GetChange", || req.clone().send()).await?;
+        let in_sync = out
+            .change_info()
+            .map(|c| *c.status() == aws_sdk_route53::types::ChangeStatus::Insync)
+            .unwrap_or(false);
+        Ok(ChangeState {
+            id: id.to_string(),
+            in_sync,
+        })
+    }
+
+    /// Deletes a zone. `Ok(false)` when it was already gone.
+    pub async fn delete_zone(&self, id: &str) -> Result<bool> {
+        let req = self.client.delete_hosted_zone().id(id);
+        match self.call("DeleteHostedZone", || req.clone().send()).await {
+            Ok(_) => Ok(true),
+            Err(Error::Route53 { code, .. }) if code == "NoSuchHostedZone" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Turns change units into SDK changes packed into batches. A DELETE repeats the record set
+/// exactly as Route 53 returned it.
+fn build_batches(changes: &[ChangeUnit], current: &CurrentZone) -> Result<Vec<Vec<aws_sdk_route53::types::Change>>> {
+    let as_is = |s: &RecordSet| -> Result<ResourceRecordSet> {
+        match current.raw.get(&s.key) {
+            Some(raw) => Ok(raw.clone()),
+            None => convert::to_sdk(s).map_err(invalid),
+        }
+    };
+    let desired = |s: &RecordSet| convert::to_sdk(s).map_err(invalid);
+    let mk = |a: ChangeAction, rr: ResourceRecordSet| convert::change(a, rr).map_err(invalid);
+    let mut units = Vec::with_capacity(changes.len());
+    for c in changes {
+        units.push(match c {
+            ChangeUnit::Create(s) => vec![mk(ChangeAction::Create, desired(s)?)?],
+            ChangeUnit::Update { desired: d, .. } => vec![mk(ChangeAction::Upsert, desired(d)?)?],
+            ChangeUnit::Replace { current: cur, desired: d } => vec![
+                mk(ChangeAction::Delete, as_is(cur)?)?,
+                mk(ChangeAction::Create, desired(d)?)?,
+            ],
+            ChangeUnit::Delete(s) => vec![mk(ChangeAction::Delete, as_is(s)?)?],
+        });
+    }
+    pack(
+        units,
+        convert::change_cost,
+        |u| {
+            u.first()
+                .and_then(|c| c.resource_record_set())
+                .map(|rr| format!("{} {}", rr.name(), rr.r#type().as_str()))
+                .unwrap_or_default()
+        },
+        ROUTE53_LIMITS,
+    )
+    .map_err(|e| Error::InvalidSpec(e.to_string()))
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidSpec(msg.into())
+}
+
+fn zone_from(hz: &HostedZone, nameservers: Vec<String>) -> Zone {
+    Zone {
+        id: hz.id().trim_start_matches("/hostedzone/").to_string(),
+        name: crate::zone::normalize_target(hz.name()).unwrap_or_else(|_| hz.name().to_string()),
+        nameservers,
+        caller_reference: hz.caller_reference().to_string(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    Throttled,
+    Transient,
+    No,
+}
+
+/// Error codes that mean "slow down and try again".
+const THROTTLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "PriorRequestNotComplete",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+];
+
+fn classify<E: ProvideErrorMetadata>(e: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> Retry {
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Retry::Transient,
+        SdkError::ServiceError(ctx) => {
+            if ctx.err().code().is_some_and(|c| THROTTLE_CODES.contains(&c)) {
+                Retry::Throttled
+            } else if ctx.raw().status().is_server_error() {
+                Retry::Transient
+            } else {
+                Retry::No
+            }
+        }
+        _ => Retry::No,
+    }
+}
+
+fn route53_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    operation: &'static str,
+    e: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> Error {
+    let (code, message) = match e {
+        SdkError::ServiceError(ctx) => (
+            ctx.err().code().unwrap_or("Unknown").to_string(),
+            ctx.err().message().map(str::to_string).unwrap_or_else(|| ctx.err().to_string()),
+        ),
+        SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into()),
+        SdkError::DispatchFailure(d) => ("DispatchFailure".into(), format!("{d:?}")),
+        other => ("Unknown".into(), other.to_string()),
+    };
+    Error::Route53 {
+        operation,
+        code,
+        message,
+    }
+}
