@@ -27,16 +27,32 @@ pub const RECORD_TYPES: &[&str] = &[
     doc = "Moves a live domain to an Amazon Route 53 hosted zone: clones its records, verifies the shadow zone, gates the nameserver switch on TTLs and approval, and reports when the old provider may go.",
     printcolumn(name = "Domain", type_ = "string", json_path = ".spec.domain"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "In Sync", type_ = "integer", json_path = ".status.records.inSync"),
-    printcolumn(name = "Desired", type_ = "integer", json_path = ".status.records.desired"),
-    printcolumn(name = "Gate Opens", type_ = "date", json_path = ".status.cutover.gateOpensAt"),
+    printcolumn(
+        name = "In Sync",
+        type_ = "integer",
+        json_path = ".status.records.inSync"
+    ),
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        json_path = ".status.records.desired"
+    ),
+    printcolumn(
+        name = "Gate Opens",
+        type_ = "date",
+        json_path = ".status.cutover.gateOpensAt"
+    ),
     printcolumn(
         name = "Nameservers",
         type_ = "string",
         json_path = ".status.nameservers",
         priority = 1
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HostedZoneMigrationSpec {

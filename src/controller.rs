@@ -36,7 +36,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, route53: Route53, clock: Arc<dyn Clock>, timing: Timing, instance: String) -> Self {
+    pub fn new(
+        client: Client,
+        route53: Route53,
+        clock: Arc<dyn Clock>,
+        timing: Timing,
+        instance: String,
+    ) -> Self {
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -70,7 +76,9 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
             match res {
-                Ok((obj, _)) => tracing::debug!(name = %obj.name, namespace = ?obj.namespace, "reconciled"),
+                Ok((obj, _)) => {
+                    tracing::debug!(name = %obj.name, namespace = ?obj.namespace, "reconciled")
+                }
                 Err(e) => tracing::warn!(error = %e, "reconcile failed"),
             }
         })
@@ -92,7 +100,8 @@ pub async fn reconcile(obj: Arc<HostedZoneMigration>, ctx: Arc<Context>) -> Resu
     })
     .await
     .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Finalizer(Box::new(other)),
     });
     if res.is_ok() {
@@ -116,25 +125,56 @@ pub fn error_policy(obj: Arc<HostedZoneMigration>, err: &Error, ctx: Arc<Context
 }
 
 /// Brings the zone's records to the desired state and writes status.
-async fn apply(obj: &HostedZoneMigration, api: &Api<HostedZoneMigration>, ctx: &Context) -> Result<Action> {
+async fn apply(
+    obj: &HostedZoneMigration,
+    api: &Api<HostedZoneMigration>,
+    ctx: &Context,
+) -> Result<Action> {
     let (outcome, batches, error) = sync(obj, ctx).await;
     let now = ctx.clock.now();
     let prev = obj.status.clone().unwrap_or_default();
-    let (status, requeue) = plan::after_sync(&prev, obj.metadata.generation, &outcome, now, ctx.timing);
+    let (status, requeue) =
+        plan::after_sync(&prev, obj.metadata.generation, &outcome, now, ctx.timing);
 
     for (i, b) in batches.iter().enumerate() {
-        publish(ctx, obj, EventType::Normal, "ChangesApplied", "ApplyChanges", format!(
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "ChangesApplied",
+            "ApplyChanges",
+            format!(
             "Change batch {} submitted to Route 53 as {} ({}): {} created, {} updated, {} deleted.",
             i + 1, b.change_id, b.status, b.creates, b.updates, b.deletes
-        ))
+        ),
+        )
         .await;
     }
     match &outcome {
         SyncOutcome::InvalidSpec { message } => {
-            publish(ctx, obj, EventType::Warning, "InvalidRecord", "Validate", message.clone()).await
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                "InvalidRecord",
+                "Validate",
+                message.clone(),
+            )
+            .await
         }
-        SyncOutcome::ZoneFailed { reason, message } | SyncOutcome::Blocked { reason, message, .. } => {
-            publish(ctx, obj, EventType::Warning, reason, "Sync", message.clone()).await
+        SyncOutcome::ZoneFailed { reason, message }
+        | SyncOutcome::Blocked {
+            reason, message, ..
+        } => {
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                reason,
+                "Sync",
+                message.clone(),
+            )
+            .await
         }
         SyncOutcome::Synced { .. } => {}
     }
@@ -150,12 +190,20 @@ async fn apply(obj: &HostedZoneMigration, api: &Api<HostedZoneMigration>, ctx: &
 
 /// Observes Route 53 and makes the changes the diff calls for. Returns what happened, the
 /// batches submitted, and an error worth a backoff (a transient or AWS failure).
-async fn sync(obj: &HostedZoneMigration, ctx: &Context) -> (SyncOutcome, Vec<AppliedBatch>, Option<Error>) {
+async fn sync(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+) -> (SyncOutcome, Vec<AppliedBatch>, Option<Error>) {
     let spec = &obj.spec;
     let desired = match zone::desired_from_spec(&spec.domain, &spec.records) {
         Ok(d) => d,
         Err(errors) => {
-            let mut message = errors.iter().take(10).map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            let mut message = errors
+                .iter()
+                .take(10)
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
             if errors.len() > 10 {
                 message.push_str(&format!("; and {} more", errors.len() - 10));
             }
@@ -168,19 +216,43 @@ async fn sync(obj: &HostedZoneMigration, ctx: &Context) -> (SyncOutcome, Vec<App
     };
     let Some(uid) = obj.uid() else {
         let e = Error::Conflict("the resource has no uid".into());
-        return (SyncOutcome::ZoneFailed { reason: "NoUid", message: e.to_string() }, Vec::new(), Some(e));
+        return (
+            SyncOutcome::ZoneFailed {
+                reason: "NoUid",
+                message: e.to_string(),
+            },
+            Vec::new(),
+            Some(e),
+        );
     };
-    let known = obj.status.as_ref().and_then(|s| s.hosted_zone_id.as_deref());
+    let known = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.hosted_zone_id.as_deref());
     let zone = match ctx
         .route53
-        .ensure_zone(&origin, &caller_reference(&uid), spec.hosted_zone.id.as_deref(), known)
+        .ensure_zone(
+            &origin,
+            &caller_reference(&uid),
+            spec.hosted_zone.id.as_deref(),
+            known,
+        )
         .await
     {
         Ok((z, created)) => {
             if created {
-                publish(ctx, obj, EventType::Normal, "ZoneCreated", "CreateZone", format!(
-                    "Created hosted zone {} for {origin}; its nameservers are {}.", z.id, z.nameservers.join(", ")
-                ))
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    "ZoneCreated",
+                    "CreateZone",
+                    format!(
+                        "Created hosted zone {} for {origin}; its nameservers are {}.",
+                        z.id,
+                        z.nameservers.join(", ")
+                    ),
+                )
                 .await;
             }
             z
@@ -188,24 +260,53 @@ async fn sync(obj: &HostedZoneMigration, ctx: &Context) -> (SyncOutcome, Vec<App
         // A conflict needs a person (the planner looks again at the resync); an AWS error
         // backs off and retries.
         Err(e @ Error::Conflict(_)) => {
-            return (SyncOutcome::ZoneFailed { reason: "ZoneConflict", message: e.to_string() }, Vec::new(), None)
+            return (
+                SyncOutcome::ZoneFailed {
+                    reason: "ZoneConflict",
+                    message: e.to_string(),
+                },
+                Vec::new(),
+                None,
+            )
         }
-        Err(e) => return (SyncOutcome::ZoneFailed { reason: "Route53Error", message: e.to_string() }, Vec::new(), Some(e)),
+        Err(e) => {
+            return (
+                SyncOutcome::ZoneFailed {
+                    reason: "Route53Error",
+                    message: e.to_string(),
+                },
+                Vec::new(),
+                Some(e),
+            )
+        }
     };
-    let zone_info = ZoneInfo { id: zone.id.clone(), nameservers: zone.nameservers.clone() };
-    let blocked = |counts: RecordCounts, reason: &'static str, message: String| SyncOutcome::Blocked {
-        zone: zone_info.clone(),
-        counts,
-        reason,
-        message,
+    let zone_info = ZoneInfo {
+        id: zone.id.clone(),
+        nameservers: zone.nameservers.clone(),
     };
+    let blocked =
+        |counts: RecordCounts, reason: &'static str, message: String| SyncOutcome::Blocked {
+            zone: zone_info.clone(),
+            counts,
+            reason,
+            message,
+        };
 
     let current = match ctx.route53.list_records(&zone.id).await {
         Ok(c) => c,
-        Err(e) => return (blocked(RecordCounts::default(), "Route53Error", e.to_string()), Vec::new(), Some(e)),
+        Err(e) => {
+            return (
+                blocked(RecordCounts::default(), "Route53Error", e.to_string()),
+                Vec::new(),
+                Some(e),
+            )
+        }
     };
     let diff = zone::diff(&desired, &current.sets, &origin, spec.policy.mode);
-    let desired_count = desired.keys().filter(|k| !zone::is_apex_protected(k, &origin)).count() as i64;
+    let desired_count = desired
+        .keys()
+        .filter(|k| !zone::is_apex_protected(k, &origin))
+        .count() as i64;
     let mut counts = RecordCounts {
         desired: desired_count,
         in_sync: diff.in_sync as i64,
@@ -221,12 +322,33 @@ async fn sync(obj: &HostedZoneMigration, ctx: &Context) -> (SyncOutcome, Vec<App
         let last = obj.status.as_ref().and_then(|s| s.last_change.clone());
         let change = match last {
             Some(c) if c.state != "INSYNC" => match ctx.route53.change_state(&c.id).await {
-                Ok(st) => Some(ChangeInfo { state: if st.in_sync { "INSYNC".into() } else { "PENDING".into() }, ..c }),
-                Err(e) => return (blocked(counts, "Route53Error", e.to_string()), Vec::new(), Some(e)),
+                Ok(st) => Some(ChangeInfo {
+                    state: if st.in_sync {
+                        "INSYNC".into()
+                    } else {
+                        "PENDING".into()
+                    },
+                    ..c
+                }),
+                Err(e) => {
+                    return (
+                        blocked(counts, "Route53Error", e.to_string()),
+                        Vec::new(),
+                        Some(e),
+                    )
+                }
             },
             other => other,
         };
-        return (SyncOutcome::Synced { zone: zone_info, counts, change }, Vec::new(), None);
+        return (
+            SyncOutcome::Synced {
+                zone: zone_info,
+                counts,
+                change,
+            },
+            Vec::new(),
+            None,
+        );
     }
 
     let (batches, error) = ctx.route53.apply(&zone.id, &diff.changes, &current).await;
@@ -253,7 +375,15 @@ async fn sync(obj: &HostedZoneMigration, ctx: &Context) -> (SyncOutcome, Vec<App
         counts.in_sync = desired_count;
         counts.pending = 0;
     }
-    (SyncOutcome::Synced { zone: zone_info, counts, change }, batches, None)
+    (
+        SyncOutcome::Synced {
+            zone: zone_info,
+            counts,
+            change,
+        },
+        batches,
+        None,
+    )
 }
 
 /// Honours `deletionPolicy` when the resource is deleted.
@@ -261,15 +391,30 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
     use crate::api::DeletionPolicy;
     let spec = &obj.spec;
     if spec.hosted_zone.deletion_policy == DeletionPolicy::Retain {
-        publish(ctx, obj, EventType::Normal, "ZoneRetained", "Cleanup",
-            "deletionPolicy is Retain: the hosted zone and its records are left in Route 53.".into()).await;
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "ZoneRetained",
+            "Cleanup",
+            "deletionPolicy is Retain: the hosted zone and its records are left in Route 53."
+                .into(),
+        )
+        .await;
         return Ok(Action::await_change());
     }
     let origin = zone::normalize_origin(&spec.domain).map_err(Error::InvalidSpec)?;
     let uid = obj.uid().unwrap_or_default();
     let own_ref = caller_reference(&uid);
-    let known = obj.status.as_ref().and_then(|s| s.hosted_zone_id.as_deref());
-    let zone = match ctx.route53.find_zone(&origin, &own_ref, spec.hosted_zone.id.as_deref(), known).await? {
+    let known = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.hosted_zone_id.as_deref());
+    let zone = match ctx
+        .route53
+        .find_zone(&origin, &own_ref, spec.hosted_zone.id.as_deref(), known)
+        .await?
+    {
         Some(z) => z,
         None => return Ok(Action::await_change()), // already gone
     };
@@ -290,13 +435,33 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
     if let Some(e) = error {
         return Err(e);
     }
-    publish(ctx, obj, EventType::Normal, "RecordsDeleted", "Cleanup", format!(
-        "Deleted {} managed record sets from hosted zone {} in {} batches.", deletes.len(), zone.id, batches.len()
-    )).await;
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        "RecordsDeleted",
+        "Cleanup",
+        format!(
+            "Deleted {} managed record sets from hosted zone {} in {} batches.",
+            deletes.len(),
+            zone.id,
+            batches.len()
+        ),
+    )
+    .await;
     if zone.caller_reference != own_ref {
-        publish(ctx, obj, EventType::Normal, "ZoneRetained", "Cleanup", format!(
-            "Hosted zone {} was adopted, not created by zoneshift, so it is left in place.", zone.id
-        )).await;
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "ZoneRetained",
+            "Cleanup",
+            format!(
+                "Hosted zone {} was adopted, not created by zoneshift, so it is left in place.",
+                zone.id
+            ),
+        )
+        .await;
         return Ok(Action::await_change());
     }
     let others: Vec<String> = current
@@ -310,11 +475,27 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
             "Hosted zone {} still holds {} record sets zoneshift did not write ({}); it deletes only what it owns. Remove them by hand or set deletionPolicy: Retain.",
             zone.id, others.len(), others.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         );
-        publish(ctx, obj, EventType::Warning, "ZoneNotEmpty", "Cleanup", message.clone()).await;
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            "ZoneNotEmpty",
+            "Cleanup",
+            message.clone(),
+        )
+        .await;
         return Err(Error::Conflict(message));
     }
     ctx.route53.delete_zone(&zone.id).await?;
-    publish(ctx, obj, EventType::Normal, "ZoneDeleted", "Cleanup", format!("Deleted hosted zone {}.", zone.id)).await;
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        "ZoneDeleted",
+        "Cleanup",
+        format!("Deleted hosted zone {}.", zone.id),
+    )
+    .await;
     Ok(Action::await_change())
 }
 
@@ -333,13 +514,24 @@ async fn write_status(
         "kind": HostedZoneMigration::kind(&()),
         "status": status,
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     Ok(())
 }
 
 /// Publishes an event; a failure to publish is logged, never fatal.
-async fn publish(ctx: &Context, obj: &HostedZoneMigration, type_: EventType, reason: &str, action: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    obj: &HostedZoneMigration,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     let note: String = note.chars().take(1000).collect();
     let ev = Event {
         type_,

@@ -12,7 +12,11 @@ use zoneshift::route53::{RetryPolicy, Route53};
 use zoneshift::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "zoneshift", version, about = "Moves a live domain to Amazon Route 53 without losing a user")]
+#[command(
+    name = "zoneshift",
+    version,
+    about = "Moves a live domain to Amazon Route 53 without losing a user"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,7 +87,12 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let client = kube::Client::try_default().await?;
-    let route53 = Route53::from_env(args.route53_endpoint.as_deref(), args.route53_rps, RetryPolicy::default()).await;
+    let route53 = Route53::from_env(
+        args.route53_endpoint.as_deref(),
+        args.route53_rps,
+        RetryPolicy::default(),
+    )
+    .await;
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "zoneshift".into());
@@ -91,7 +100,13 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         resync: args.resync_interval,
         pending_poll: args.change_poll_interval,
     };
-    let ctx = Arc::new(Context::new(client, route53, Arc::new(SystemClock), timing, instance));
+    let ctx = Arc::new(Context::new(
+        client,
+        route53,
+        Arc::new(SystemClock),
+        timing,
+        instance,
+    ));
     tracing::info!(endpoint = ?args.route53_endpoint, rps = args.route53_rps, namespace = ?args.namespace, "zoneshift controller starting");
     controller::run(ctx, args.namespace).await;
     Ok(())

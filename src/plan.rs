@@ -4,7 +4,9 @@
 //! This covers `Pending` through `Syncing`; conditions are written `False` with a reason from
 //! the first reconcile on, so a GitOps tool never reads an unreconciled resource as healthy.
 
-use crate::api::{condition, ChangeInfo, Condition, HostedZoneMigrationStatus, Phase, RecordCounts};
+use crate::api::{
+    condition, ChangeInfo, Condition, HostedZoneMigrationStatus, Phase, RecordCounts,
+};
 use crate::zone::DeleteGuard;
 use jiff::Timestamp;
 use std::time::Duration;
@@ -15,7 +17,10 @@ pub enum SyncOutcome {
     /// The spec has records Route 53 would reject; nothing was called.
     InvalidSpec { message: String },
     /// The zone could not be created, adopted or read.
-    ZoneFailed { reason: &'static str, message: String },
+    ZoneFailed {
+        reason: &'static str,
+        message: String,
+    },
     /// The zone exists; the records could not be brought in sync.
     Blocked {
         zone: ZoneInfo,
@@ -81,25 +86,65 @@ pub fn after_sync(
         SyncOutcome::InvalidSpec { message } => {
             s.phase = Some(s.phase.unwrap_or(Phase::Pending));
             if s.hosted_zone_id.is_none() {
-                set(&mut s, condition::ZONE_READY, false, "InvalidRecord", "Waiting for the records to be fixed before any change is made in Route 53.".into());
+                set(
+                    &mut s,
+                    condition::ZONE_READY,
+                    false,
+                    "InvalidRecord",
+                    "Waiting for the records to be fixed before any change is made in Route 53."
+                        .into(),
+                );
             }
-            set(&mut s, condition::RECORDS_SYNCED, false, "InvalidRecord", format!("{message}. Nothing was written to Route 53; fix the spec to go on."));
+            set(
+                &mut s,
+                condition::RECORDS_SYNCED,
+                false,
+                "InvalidRecord",
+                format!("{message}. Nothing was written to Route 53; fix the spec to go on."),
+            );
             Requeue::OnChange
         }
         SyncOutcome::ZoneFailed { reason, message } => {
             s.phase = Some(Phase::Provisioning);
-            set(&mut s, condition::ZONE_READY, false, reason, message.clone());
-            set(&mut s, condition::RECORDS_SYNCED, false, "ZoneNotReady", "Records are synced once the hosted zone is ready.".into());
+            set(
+                &mut s,
+                condition::ZONE_READY,
+                false,
+                reason,
+                message.clone(),
+            );
+            set(
+                &mut s,
+                condition::RECORDS_SYNCED,
+                false,
+                "ZoneNotReady",
+                "Records are synced once the hosted zone is ready.".into(),
+            );
             Requeue::After(timing.resync)
         }
-        SyncOutcome::Blocked { zone, counts, reason, message } => {
+        SyncOutcome::Blocked {
+            zone,
+            counts,
+            reason,
+            message,
+        } => {
             s.phase = Some(Phase::Syncing);
             record_zone(&mut s, zone, now, generation);
             s.records = Some(counts.clone());
-            set(&mut s, condition::RECORDS_SYNCED, false, reason, message.clone());
+            set(
+                &mut s,
+                condition::RECORDS_SYNCED,
+                false,
+                reason,
+                message.clone(),
+            );
             Requeue::After(timing.resync)
         }
-        SyncOutcome::Synced { zone, counts, change } => {
+        SyncOutcome::Synced {
+            zone,
+            counts,
+            change,
+        } => {
             s.phase = Some(Phase::Syncing);
             record_zone(&mut s, zone, now, generation);
             let mut change = change.clone();
@@ -121,10 +166,16 @@ pub fn after_sync(
             s.records = Some(counts.clone());
             match &change {
                 Some(c) if c.state != "INSYNC" => {
-                    set(&mut s, condition::RECORDS_SYNCED, false, "ChangePending", format!(
-                        "Route 53 is applying change {}; {} of {} record sets are in sync.",
-                        c.id, counts.in_sync, counts.desired
-                    ));
+                    set(
+                        &mut s,
+                        condition::RECORDS_SYNCED,
+                        false,
+                        "ChangePending",
+                        format!(
+                            "Route 53 is applying change {}; {} of {} record sets are in sync.",
+                            c.id, counts.in_sync, counts.desired
+                        ),
+                    );
                     Requeue::After(timing.pending_poll)
                 }
                 _ => {
@@ -141,7 +192,12 @@ pub fn after_sync(
     (s, requeue)
 }
 
-fn record_zone(s: &mut HostedZoneMigrationStatus, zone: &ZoneInfo, now: Timestamp, generation: Option<i64>) {
+fn record_zone(
+    s: &mut HostedZoneMigrationStatus,
+    zone: &ZoneInfo,
+    now: Timestamp,
+    generation: Option<i64>,
+) {
     s.hosted_zone_id = Some(zone.id.clone());
     s.nameservers = zone.nameservers.clone();
     set_condition(
@@ -152,7 +208,11 @@ fn record_zone(s: &mut HostedZoneMigrationStatus, zone: &ZoneInfo, now: Timestam
         &format!(
             "Hosted zone {} is served by {}.",
             zone.id,
-            if zone.nameservers.is_empty() { "no nameservers yet".to_string() } else { zone.nameservers.join(", ") }
+            if zone.nameservers.is_empty() {
+                "no nameservers yet".to_string()
+            } else {
+                zone.nameservers.join(", ")
+            }
         ),
         generation,
         now,
@@ -163,16 +223,36 @@ fn record_zone(s: &mut HostedZoneMigrationStatus, zone: &ZoneInfo, now: Timestam
 /// the reason and message of the first that is not.
 fn summarize_ready(s: &mut HostedZoneMigrationStatus, generation: Option<i64>, now: Timestamp) {
     let needed = [condition::ZONE_READY, condition::RECORDS_SYNCED];
-    let first_not_true = needed.iter().find_map(|t| {
-        match s.conditions.iter().find(|c| c.type_ == *t) {
-            Some(c) if c.status == "True" => None,
-            Some(c) => Some((c.reason.clone(), format!("{}: {}", c.type_, c.message))),
-            None => Some(("Reconciling".to_string(), format!("{t} has not been evaluated yet."))),
-        }
-    });
+    let first_not_true =
+        needed
+            .iter()
+            .find_map(|t| match s.conditions.iter().find(|c| c.type_ == *t) {
+                Some(c) if c.status == "True" => None,
+                Some(c) => Some((c.reason.clone(), format!("{}: {}", c.type_, c.message))),
+                None => Some((
+                    "Reconciling".to_string(),
+                    format!("{t} has not been evaluated yet."),
+                )),
+            });
     match first_not_true {
-        None => set_condition(&mut s.conditions, condition::READY, true, "InSync", "The hosted zone exists and holds every desired record set.", generation, now),
-        Some((reason, message)) => set_condition(&mut s.conditions, condition::READY, false, &reason, &message, generation, now),
+        None => set_condition(
+            &mut s.conditions,
+            condition::READY,
+            true,
+            "InSync",
+            "The hosted zone exists and holds every desired record set.",
+            generation,
+            now,
+        ),
+        Some((reason, message)) => set_condition(
+            &mut s.conditions,
+            condition::READY,
+            false,
+            &reason,
+            &message,
+            generation,
+            now,
+        ),
     }
 }
 
@@ -197,7 +277,11 @@ pub fn set_condition(
     };
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
-            let last = if c.status == status { c.last_transition_time.clone() } else { now.to_string() };
+            let last = if c.status == status {
+                c.last_transition_time.clone()
+            } else {
+                now.to_string()
+            };
             *c = new(last);
         }
         None => conditions.push(new(now.to_string())),
@@ -222,46 +306,124 @@ mod tests {
     }
 
     fn zone() -> ZoneInfo {
-        ZoneInfo { id: "Z1".into(), nameservers: vec!["ns-1.example.".into()] }
+        ZoneInfo {
+            id: "Z1".into(),
+            nameservers: vec!["ns-1.example.".into()],
+        }
     }
 
     #[test]
     fn invalid_spec_is_false_from_the_first_reconcile() {
-        let (s, r) = after_sync(&Default::default(), Some(1), &SyncOutcome::InvalidSpec { message: "records[0] (www A): bad".into() }, t("2026-01-01T00:00:00Z"), Timing::default());
+        let (s, r) = after_sync(
+            &Default::default(),
+            Some(1),
+            &SyncOutcome::InvalidSpec {
+                message: "records[0] (www A): bad".into(),
+            },
+            t("2026-01-01T00:00:00Z"),
+            Timing::default(),
+        );
         assert_eq!(r, Requeue::OnChange);
         assert_eq!(s.observed_generation, Some(1));
         assert_eq!(cond(&s, "RecordsSynced").reason, "InvalidRecord");
-        assert!(cond(&s, "RecordsSynced").message.contains("records[0] (www A)"));
+        assert!(cond(&s, "RecordsSynced")
+            .message
+            .contains("records[0] (www A)"));
         assert_eq!(cond(&s, "Ready").status, "False");
         assert_eq!(cond(&s, "Ready").reason, "InvalidRecord");
     }
 
     #[test]
     fn pending_then_in_sync_keeps_the_first_in_sync_time() {
-        let counts = RecordCounts { desired: 3, in_sync: 3, pending: 0 };
-        let pending = ChangeInfo { id: "C1".into(), state: "PENDING".into(), submitted_at: "x".into(), in_sync_at: None };
+        let counts = RecordCounts {
+            desired: 3,
+            in_sync: 3,
+            pending: 0,
+        };
+        let pending = ChangeInfo {
+            id: "C1".into(),
+            state: "PENDING".into(),
+            submitted_at: "x".into(),
+            in_sync_at: None,
+        };
         let timing = Timing::default();
-        let (s1, r1) = after_sync(&Default::default(), Some(1), &SyncOutcome::Synced { zone: zone(), counts: counts.clone(), change: Some(pending.clone()) }, t("2026-01-01T00:00:00Z"), timing);
+        let (s1, r1) = after_sync(
+            &Default::default(),
+            Some(1),
+            &SyncOutcome::Synced {
+                zone: zone(),
+                counts: counts.clone(),
+                change: Some(pending.clone()),
+            },
+            t("2026-01-01T00:00:00Z"),
+            timing,
+        );
         assert_eq!(r1, Requeue::After(timing.pending_poll));
         assert_eq!(cond(&s1, "RecordsSynced").reason, "ChangePending");
         assert_eq!(cond(&s1, "Ready").status, "False");
 
-        let done = ChangeInfo { state: "INSYNC".into(), ..pending };
-        let (s2, r2) = after_sync(&s1, Some(1), &SyncOutcome::Synced { zone: zone(), counts: counts.clone(), change: Some(done.clone()) }, t("2026-01-01T00:00:07Z"), timing);
+        let done = ChangeInfo {
+            state: "INSYNC".into(),
+            ..pending
+        };
+        let (s2, r2) = after_sync(
+            &s1,
+            Some(1),
+            &SyncOutcome::Synced {
+                zone: zone(),
+                counts: counts.clone(),
+                change: Some(done.clone()),
+            },
+            t("2026-01-01T00:00:07Z"),
+            timing,
+        );
         assert_eq!(r2, Requeue::After(timing.resync));
-        assert_eq!(s2.last_change.as_ref().unwrap().in_sync_at.as_deref(), Some("2026-01-01T00:00:07Z"));
+        assert_eq!(
+            s2.last_change.as_ref().unwrap().in_sync_at.as_deref(),
+            Some("2026-01-01T00:00:07Z")
+        );
         assert_eq!(cond(&s2, "Ready").status, "True");
-        assert_eq!(cond(&s2, "Ready").last_transition_time, "2026-01-01T00:00:07Z");
+        assert_eq!(
+            cond(&s2, "Ready").last_transition_time,
+            "2026-01-01T00:00:07Z"
+        );
 
         // A later pass with nothing to change keeps both the change and its first INSYNC time.
-        let (s3, _) = after_sync(&s2, Some(1), &SyncOutcome::Synced { zone: zone(), counts, change: Some(done) }, t("2026-01-01T00:10:00Z"), timing);
-        assert_eq!(s3.last_change.as_ref().unwrap().in_sync_at.as_deref(), Some("2026-01-01T00:00:07Z"));
-        assert_eq!(cond(&s3, "Ready").last_transition_time, "2026-01-01T00:00:07Z");
+        let (s3, _) = after_sync(
+            &s2,
+            Some(1),
+            &SyncOutcome::Synced {
+                zone: zone(),
+                counts,
+                change: Some(done),
+            },
+            t("2026-01-01T00:10:00Z"),
+            timing,
+        );
+        assert_eq!(
+            s3.last_change.as_ref().unwrap().in_sync_at.as_deref(),
+            Some("2026-01-01T00:00:07Z")
+        );
+        assert_eq!(
+            cond(&s3, "Ready").last_transition_time,
+            "2026-01-01T00:00:07Z"
+        );
     }
 
     #[test]
     fn blocked_sync_says_why() {
-        let (s, _) = after_sync(&Default::default(), Some(2), &SyncOutcome::Blocked { zone: zone(), counts: RecordCounts::default(), reason: "DeleteThresholdExceeded", message: "would delete 3".into() }, t("2026-01-01T00:00:00Z"), Timing::default());
+        let (s, _) = after_sync(
+            &Default::default(),
+            Some(2),
+            &SyncOutcome::Blocked {
+                zone: zone(),
+                counts: RecordCounts::default(),
+                reason: "DeleteThresholdExceeded",
+                message: "would delete 3".into(),
+            },
+            t("2026-01-01T00:00:00Z"),
+            Timing::default(),
+        );
         assert_eq!(cond(&s, "ZoneReady").status, "True");
         assert_eq!(cond(&s, "RecordsSynced").reason, "DeleteThresholdExceeded");
         assert_eq!(cond(&s, "Ready").reason, "DeleteThresholdExceeded");

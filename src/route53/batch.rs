@@ -63,7 +63,8 @@ pub fn pack<T>(
             });
         }
         let next = used + c;
-        if !current.is_empty() && (next.values > limits.max_values || next.chars > limits.max_chars) {
+        if !current.is_empty() && (next.values > limits.max_values || next.chars > limits.max_chars)
+        {
             batches.push(std::mem::take(&mut current));
             used = Cost::default();
         }
@@ -89,7 +90,10 @@ mod tests {
     fn fills_batches_to_the_limit() {
         let units: Vec<Vec<Cost>> = (0..2500).map(|_| vec![c(1, 10)]).collect();
         let b = pack(units, |x| *x, |_| String::new(), ROUTE53_LIMITS).unwrap();
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1000, 1000, 500]);
+        assert_eq!(
+            b.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![1000, 1000, 500]
+        );
     }
 
     #[test]
@@ -101,7 +105,13 @@ mod tests {
 
     #[test]
     fn a_unit_larger_than_a_batch_is_an_error() {
-        let e = pack(vec![vec![c(600, 1), c(600, 1)]], |x| *x, |_| "www A".into(), ROUTE53_LIMITS).unwrap_err();
+        let e = pack(
+            vec![vec![c(600, 1), c(600, 1)]],
+            |x| *x,
+            |_| "www A".into(),
+            ROUTE53_LIMITS,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("www A needs 1200 values"));
     }
 

@@ -28,8 +28,12 @@ pub fn from_sdk(rr: &ResourceRecordSet) -> Option<RecordSet> {
     values.sort();
     values.dedup();
     let alias = rr.alias_target().map(|a| Alias {
-        dns_name: normalize_target(a.dns_name()).unwrap_or_else(|_| a.dns_name().to_ascii_lowercase()),
-        hosted_zone_id: a.hosted_zone_id().trim_start_matches("/hostedzone/").to_string(),
+        dns_name: normalize_target(a.dns_name())
+            .unwrap_or_else(|_| a.dns_name().to_ascii_lowercase()),
+        hosted_zone_id: a
+            .hosted_zone_id()
+            .trim_start_matches("/hostedzone/")
+            .to_string(),
         evaluate_target_health: a.evaluate_target_health(),
     });
     let routing = Routing {
@@ -89,7 +93,10 @@ pub fn to_sdk(set: &RecordSet) -> Result<ResourceRecordSet, String> {
     b = b
         .set_weight(r.weight.map(i64::from))
         .set_region(r.region.as_deref().map(ResourceRecordSetRegion::from))
-        .set_failover(r.failover.map(|f| ResourceRecordSetFailover::from(f.as_str())))
+        .set_failover(
+            r.failover
+                .map(|f| ResourceRecordSetFailover::from(f.as_str())),
+        )
         .set_multi_value_answer(r.multi_value_answer)
         .set_health_check_id(r.health_check_id.clone());
     if let Some(g) = &r.geo_location {
@@ -126,7 +133,11 @@ pub fn change_cost(c: &Change) -> Cost {
             rr.resource_records().iter().map(|r| r.value().len()).sum(),
         ),
     };
-    let factor = if *c.action() == ChangeAction::Upsert { 2 } else { 1 };
+    let factor = if *c.action() == ChangeAction::Upsert {
+        2
+    } else {
+        1
+    };
     Cost {
         values: values * factor,
         chars: chars * factor,
@@ -165,7 +176,19 @@ mod tests {
             routing: Routing::default(),
         };
         let rr = to_sdk(&set).unwrap();
-        assert_eq!(change_cost(&change(ChangeAction::Create, rr.clone()).unwrap()), Cost { values: 2, chars: 18 });
-        assert_eq!(change_cost(&change(ChangeAction::Upsert, rr).unwrap()), Cost { values: 4, chars: 36 });
+        assert_eq!(
+            change_cost(&change(ChangeAction::Create, rr.clone()).unwrap()),
+            Cost {
+                values: 2,
+                chars: 18
+            }
+        );
+        assert_eq!(
+            change_cost(&change(ChangeAction::Upsert, rr).unwrap()),
+            Cost {
+                values: 4,
+                chars: 36
+            }
+        );
     }
 }

@@ -59,7 +59,10 @@ impl CallStats {
     /// Requests made, by (operation, outcome); outcome is `ok`, `throttled`, `retried` or
     /// `error`.
     pub fn snapshot(&self) -> BTreeMap<(&'static str, &'static str), u64> {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Requests made for `operation`, whatever their outcome.
@@ -146,7 +149,9 @@ pub struct Route53 {
 
 impl std::fmt::Debug for Route53 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Route53").field("retry", &self.retry).finish()
+        f.debug_struct("Route53")
+            .field("retry", &self.retry)
+            .finish()
     }
 }
 
@@ -187,9 +192,15 @@ impl Route53 {
     }
 
     /// Runs one request under the rate limiter, retrying what is worth retrying.
-    async fn call<T, E, Fut>(&self, operation: &'static str, mut request: impl FnMut() -> Fut) -> Result<T>
+    async fn call<T, E, Fut>(
+        &self,
+        operation: &'static str,
+        mut request: impl FnMut() -> Fut,
+    ) -> Result<T>
     where
-        Fut: Future<Output = std::result::Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
+        Fut: Future<
+            Output = std::result::Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>,
+        >,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let backoff = ExponentialBuilder::default()
@@ -218,7 +229,12 @@ impl Route53 {
             .retry(backoff)
             .when(|e| classify(e) != Retry::No)
             .notify(|e, after| {
-                tracing::debug!(operation, code = e.code().unwrap_or("-"), ?after, "retrying Route 53 request");
+                tracing::debug!(
+                    operation,
+                    code = e.code().unwrap_or("-"),
+                    ?after,
+                    "retrying Route 53 request"
+                );
             })
             .await
             .map_err(|e| route53_error(operation, &e))
@@ -259,7 +275,10 @@ impl Route53 {
         adopt_id: Option<&str>,
         known_id: Option<&str>,
     ) -> Result<(Zone, bool)> {
-        if let Some(zone) = self.find_zone(origin, caller_ref, adopt_id, known_id).await? {
+        if let Some(zone) = self
+            .find_zone(origin, caller_ref, adopt_id, known_id)
+            .await?
+        {
             return Ok((zone, false));
         }
         if let Some(id) = adopt_id.or(known_id) {
@@ -326,11 +345,17 @@ impl Route53 {
     async fn find_own_zone(&self, origin: &str, caller_ref: &str) -> Result<Option<Zone>> {
         let mut next: Option<(String, Option<String>)> = None;
         loop {
-            let mut req = self.client.list_hosted_zones_by_name().dns_name(origin).max_items(100);
+            let mut req = self
+                .client
+                .list_hosted_zones_by_name()
+                .dns_name(origin)
+                .max_items(100);
             if let Some((name, id)) = &next {
                 req = req.dns_name(name).set_hosted_zone_id(id.clone());
             }
-            let out = self.call("ListHostedZonesByName", || req.clone().send()).await?;
+            let out = self
+                .call("ListHostedZonesByName", || req.clone().send())
+                .await?;
             for hz in out.hosted_zones() {
                 let name = crate::zone::normalize_target(hz.name()).unwrap_or_default();
                 if name == origin && hz.caller_reference() == caller_ref {
@@ -342,7 +367,9 @@ impl Route53 {
                 }
             }
             match (out.is_truncated(), out.next_dns_name()) {
-                (true, Some(n)) => next = Some((n.to_string(), out.next_hosted_zone_id().map(str::to_string))),
+                (true, Some(n)) => {
+                    next = Some((n.to_string(), out.next_hosted_zone_id().map(str::to_string)))
+                }
                 _ => return Ok(None),
             }
         }
@@ -364,16 +391,26 @@ impl Route53 {
                     .start_record_type(rtype.clone())
                     .set_start_record_identifier(id.clone());
             }
-            let out = self.call("ListResourceRecordSets", || req.clone().send()).await?;
+            let out = self
+                .call("ListResourceRecordSets", || req.clone().send())
+                .await?;
             for rr in out.resource_record_sets() {
                 if let Some(set) = convert::from_sdk(rr) {
                     current.raw.insert(set.key.clone(), rr.clone());
                     current.sets.insert(set.key.clone(), set);
                 }
             }
-            match (out.is_truncated(), out.next_record_name(), out.next_record_type()) {
+            match (
+                out.is_truncated(),
+                out.next_record_name(),
+                out.next_record_type(),
+            ) {
                 (true, Some(n), Some(t)) => {
-                    start = Some((n.to_string(), t.clone(), out.next_record_identifier().map(str::to_string)))
+                    start = Some((
+                        n.to_string(),
+                        t.clone(),
+                        out.next_record_identifier().map(str::to_string),
+                    ))
                 }
                 _ => return Ok(current),
             }
@@ -415,12 +452,19 @@ impl Route53 {
                 .change_resource_record_sets()
                 .hosted_zone_id(zone_id)
                 .change_batch(change_batch);
-            match self.call("ChangeResourceRecordSets", || req.clone().send()).await {
+            match self
+                .call("ChangeResourceRecordSets", || req.clone().send())
+                .await
+            {
                 Ok(out) => {
                     let info = out.change_info();
                     applied.push(AppliedBatch {
-                        change_id: info.map(|c| c.id().trim_start_matches("/change/").to_string()).unwrap_or_default(),
-                        status: info.map(|c| c.status().as_str().to_string()).unwrap_or_default(),
+                        change_id: info
+                            .map(|c| c.id().trim_start_matches("/change/").to_string())
+                            .unwrap_or_default(),
+                        status: info
+                            .map(|c| c.status().as_str().to_string())
+                            .unwrap_or_default(),
                         creates,
                         updates,
                         deletes,
@@ -459,7 +503,10 @@ impl Route53 {
 
 /// Turns change units into SDK changes packed into batches. A DELETE repeats the record set
 /// exactly as Route 53 returned it.
-fn build_batches(changes: &[ChangeUnit], current: &CurrentZone) -> Result<Vec<Vec<aws_sdk_route53::types::Change>>> {
+fn build_batches(
+    changes: &[ChangeUnit],
+    current: &CurrentZone,
+) -> Result<Vec<Vec<aws_sdk_route53::types::Change>>> {
     let as_is = |s: &RecordSet| -> Result<ResourceRecordSet> {
         match current.raw.get(&s.key) {
             Some(raw) => Ok(raw.clone()),
@@ -473,7 +520,10 @@ fn build_batches(changes: &[ChangeUnit], current: &CurrentZone) -> Result<Vec<Ve
         units.push(match c {
             ChangeUnit::Create(s) => vec![mk(ChangeAction::Create, desired(s)?)?],
             ChangeUnit::Update { desired: d, .. } => vec![mk(ChangeAction::Upsert, desired(d)?)?],
-            ChangeUnit::Replace { current: cur, desired: d } => vec![
+            ChangeUnit::Replace {
+                current: cur,
+                desired: d,
+            } => vec![
                 mk(ChangeAction::Delete, as_is(cur)?)?,
                 mk(ChangeAction::Create, desired(d)?)?,
             ],
@@ -523,11 +573,19 @@ const THROTTLE_CODES: &[&str] = &[
     "TooManyRequestsException",
 ];
 
-fn classify<E: ProvideErrorMetadata>(e: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> Retry {
+fn classify<E: ProvideErrorMetadata>(
+    e: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> Retry {
     match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Retry::Transient,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Retry::Transient
+        }
         SdkError::ServiceError(ctx) => {
-            if ctx.err().code().is_some_and(|c| THROTTLE_CODES.contains(&c)) {
+            if ctx
+                .err()
+                .code()
+                .is_some_and(|c| THROTTLE_CODES.contains(&c))
+            {
                 Retry::Throttled
             } else if ctx.raw().status().is_server_error() {
                 Retry::Transient
@@ -546,7 +604,10 @@ fn route53_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'st
     let (code, message) = match e {
         SdkError::ServiceError(ctx) => (
             ctx.err().code().unwrap_or("Unknown").to_string(),
-            ctx.err().message().map(str::to_string).unwrap_or_else(|| ctx.err().to_string()),
+            ctx.err()
+                .message()
+                .map(str::to_string)
+                .unwrap_or_else(|| ctx.err().to_string()),
         ),
         SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into()),
         SdkError::DispatchFailure(d) => ("DispatchFailure".into(), format!("{d:?}")),

@@ -10,9 +10,15 @@ pub enum ChangeUnit {
     /// The key is absent from the zone.
     Create(RecordSet),
     /// The key exists with other values or TTL; an UPSERT replaces it.
-    Update { current: RecordSet, desired: RecordSet },
+    Update {
+        current: RecordSet,
+        desired: RecordSet,
+    },
     /// The key exists with another routing policy, which an UPSERT cannot change.
-    Replace { current: RecordSet, desired: RecordSet },
+    Replace {
+        current: RecordSet,
+        desired: RecordSet,
+    },
     /// The key is in the zone but not desired (only in `Sync` mode).
     Delete(RecordSet),
 }
@@ -21,7 +27,9 @@ impl ChangeUnit {
     pub fn key(&self) -> &RecordKey {
         match self {
             ChangeUnit::Create(s) | ChangeUnit::Delete(s) => &s.key,
-            ChangeUnit::Update { desired, .. } | ChangeUnit::Replace { desired, .. } => &desired.key,
+            ChangeUnit::Update { desired, .. } | ChangeUnit::Replace { desired, .. } => {
+                &desired.key
+            }
         }
     }
 
@@ -122,7 +130,8 @@ impl DeleteGuard {
             return None;
         }
         // deletes / current > max / 100, in integers.
-        let over = (deletes as u128) * 100 > (max_percent.max(0) as u128) * (diff.current_count as u128);
+        let over =
+            (deletes as u128) * 100 > (max_percent.max(0) as u128) * (diff.current_count as u128);
         over.then(|| DeleteGuard {
             deletes,
             current: diff.current_count,
@@ -171,15 +180,35 @@ mod tests {
     #[test]
     fn minimal_changes_in_order() {
         let o = "example.com.";
-        let desired = map(&[set("a", RecordType::A, "192.0.2.1"), set("b", RecordType::A, "192.0.2.2"), set("c", RecordType::A, "192.0.2.3")]);
+        let desired = map(&[
+            set("a", RecordType::A, "192.0.2.1"),
+            set("b", RecordType::A, "192.0.2.2"),
+            set("c", RecordType::A, "192.0.2.3"),
+        ]);
         let mut apex_ns = set("x", RecordType::Ns, "ns.example.net.");
         apex_ns.key.name = o.into();
-        let current = map(&[set("a", RecordType::A, "192.0.2.1"), set("b", RecordType::A, "192.0.2.9"), set("d", RecordType::A, "192.0.2.4"), apex_ns]);
+        let current = map(&[
+            set("a", RecordType::A, "192.0.2.1"),
+            set("b", RecordType::A, "192.0.2.9"),
+            set("d", RecordType::A, "192.0.2.4"),
+            apex_ns,
+        ]);
         let d = diff(&desired, &current, o, SyncMode::Sync);
         assert_eq!(d.in_sync, 1);
         assert_eq!(d.current_count, 3);
-        let kinds: Vec<_> = d.changes.iter().map(|c| (c.rank(), c.key().name.clone())).collect();
-        assert_eq!(kinds, vec![(0, "d.example.com.".into()), (2, "b.example.com.".into()), (3, "c.example.com.".into())]);
+        let kinds: Vec<_> = d
+            .changes
+            .iter()
+            .map(|c| (c.rank(), c.key().name.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (0, "d.example.com.".into()),
+                (2, "b.example.com.".into()),
+                (3, "c.example.com.".into())
+            ]
+        );
 
         let d = diff(&desired, &current, o, SyncMode::UpsertOnly);
         assert_eq!(d.deletes().count(), 0);
@@ -192,7 +221,10 @@ mod tests {
         want.key.set_identifier = Some("x".into());
         want.routing.weight = Some(1);
         let mut have = want.clone();
-        have.routing = Routing { region: Some("eu-west-1".into()), ..Default::default() };
+        have.routing = Routing {
+            region: Some("eu-west-1".into()),
+            ..Default::default()
+        };
         let d = diff(&map(&[want]), &map(&[have]), o, SyncMode::Sync);
         assert!(matches!(d.changes[0], ChangeUnit::Replace { .. }));
     }
@@ -200,11 +232,28 @@ mod tests {
     #[test]
     fn delete_guard() {
         let o = "example.com.";
-        let current = map(&[set("a", RecordType::A, "192.0.2.1"), set("b", RecordType::A, "192.0.2.1"), set("c", RecordType::A, "192.0.2.1"), set("d", RecordType::A, "192.0.2.1")]);
-        let desired = map(&[set("a", RecordType::A, "192.0.2.1"), set("b", RecordType::A, "192.0.2.1"), set("c", RecordType::A, "192.0.2.1")]);
+        let current = map(&[
+            set("a", RecordType::A, "192.0.2.1"),
+            set("b", RecordType::A, "192.0.2.1"),
+            set("c", RecordType::A, "192.0.2.1"),
+            set("d", RecordType::A, "192.0.2.1"),
+        ]);
+        let desired = map(&[
+            set("a", RecordType::A, "192.0.2.1"),
+            set("b", RecordType::A, "192.0.2.1"),
+            set("c", RecordType::A, "192.0.2.1"),
+        ]);
         let d = diff(&desired, &current, o, SyncMode::Sync);
-        assert!(DeleteGuard::check(&d, 25).is_none(), "1 of 4 is 25%, allowed");
-        let d = diff(&map(&[set("a", RecordType::A, "192.0.2.1")]), &current, o, SyncMode::Sync);
+        assert!(
+            DeleteGuard::check(&d, 25).is_none(),
+            "1 of 4 is 25%, allowed"
+        );
+        let d = diff(
+            &map(&[set("a", RecordType::A, "192.0.2.1")]),
+            &current,
+            o,
+            SyncMode::Sync,
+        );
         let g = DeleteGuard::check(&d, 25).unwrap();
         assert_eq!(g.deletes, 3);
         assert!(g.message().contains("delete 3 of the zone's 4 record sets"));

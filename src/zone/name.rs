@@ -122,8 +122,8 @@ fn split_labels(abs: &str) -> Result<Vec<Vec<u8>>, String> {
                     let v = (rest[0] - b'0') as u32 * 64
                         + (rest[1] - b'0') as u32 * 8
                         + (rest[2] - b'0') as u32;
-                    let b = u8::try_from(v)
-                        .map_err(|_| format!("{abs:?} has an escape above 255"))?;
+                    let b =
+                        u8::try_from(v).map_err(|_| format!("{abs:?} has an escape above 255"))?;
                     cur.push(b);
                     i += 4;
                 } else if let Some(&c) = rest.first() {
@@ -191,10 +191,7 @@ mod tests {
     #[test]
     fn odd_bytes_are_octal_escaped() {
         let o = normalize_origin("example.com").unwrap();
-        assert_eq!(
-            normalize_name("a\\/b", &o).unwrap(),
-            "a\\057b.example.com."
-        );
+        assert_eq!(normalize_name("a\\/b", &o).unwrap(), "a\\057b.example.com.");
         assert!(normalize_name("a.*.b", &o).is_err());
         assert!(normalize_name("a..b", &o).is_err());
         assert!(normalize_name(&"x".repeat(64), &o).is_err());
@@ -202,7 +199,13 @@ mod tests {
 
     #[test]
     fn targets_are_absolute() {
-        assert_eq!(normalize_target("App.Example.NET").unwrap(), "app.example.net.");
-        assert_eq!(normalize_target("app.example.net.").unwrap(), "app.example.net.");
+        assert_eq!(
+            normalize_target("App.Example.NET").unwrap(),
+            "app.example.net."
+        );
+        assert_eq!(
+            normalize_target("app.example.net.").unwrap(),
+            "app.example.net."
+        );
     }
 }

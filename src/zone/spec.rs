@@ -30,7 +30,10 @@ impl fmt::Display for RecordError {
 /// Builds the desired record sets of `domain` from `records`, or lists every record that is
 /// wrong. Nothing partial is returned: one bad record rejects the whole set, so nothing of the
 /// resource is written until it is fixed.
-pub fn desired_from_spec(domain: &str, records: &[RecordSpec]) -> Result<RecordMap, Vec<RecordError>> {
+pub fn desired_from_spec(
+    domain: &str,
+    records: &[RecordSpec],
+) -> Result<RecordMap, Vec<RecordError>> {
     let origin = normalize_origin(domain).map_err(|p| {
         vec![RecordError {
             record: "spec.domain".into(),
@@ -146,14 +149,18 @@ pub(crate) fn record_from_spec(origin: &str, r: &RecordSpec) -> Result<RecordSet
             if r.ttl.is_some() {
                 return Err("an alias record has no TTL: Route 53 uses the target's".into());
             }
-            let dns_name = normalize_target(&a.dns_name)
-                .map_err(|p| format!("alias.dnsName: {p}"))?;
+            let dns_name =
+                normalize_target(&a.dns_name).map_err(|p| format!("alias.dnsName: {p}"))?;
             if a.hosted_zone_id.trim().is_empty() {
                 return Err("alias.hostedZoneId is empty".into());
             }
             let alias = Alias {
                 dns_name,
-                hosted_zone_id: a.hosted_zone_id.trim().trim_start_matches("/hostedzone/").to_string(),
+                hosted_zone_id: a
+                    .hosted_zone_id
+                    .trim()
+                    .trim_start_matches("/hostedzone/")
+                    .to_string(),
                 evaluate_target_health: a.evaluate_target_health,
             };
             (None, Vec::new(), Some(alias))
@@ -189,7 +196,9 @@ pub(crate) fn record_from_spec(origin: &str, r: &RecordSpec) -> Result<RecordSet
 fn routing_from_spec(r: &RecordSpec) -> Result<Routing, String> {
     let weight = match r.weight {
         None => None,
-        Some(w) => Some(u8::try_from(w).map_err(|_| format!("weight {w} is out of range 0..=255"))?),
+        Some(w) => {
+            Some(u8::try_from(w).map_err(|_| format!("weight {w} is out of range 0..=255"))?)
+        }
     };
     let failover = match r.failover.as_deref() {
         None => None,
@@ -206,7 +215,9 @@ fn routing_from_spec(r: &RecordSpec) -> Result<Routing, String> {
                 subdivision_code: g.subdivision_code.clone(),
             };
             if geo == GeoLocation::default() {
-                return Err("geoLocation needs a continentCode, countryCode or subdivisionCode".into());
+                return Err(
+                    "geoLocation needs a continentCode, countryCode or subdivisionCode".into(),
+                );
             }
             Some(geo)
         }
@@ -260,10 +271,19 @@ mod tests {
     #[test]
     fn each_kind_of_bad_record_is_named() {
         let p = problems(&[rec("www", "A", &["not-an-ip"])]);
-        assert!(p[0].contains("records[0] (www A)") && p[0].contains("not an IPv4"), "{p:?}");
+        assert!(
+            p[0].contains("records[0] (www A)") && p[0].contains("not an IPv4"),
+            "{p:?}"
+        );
 
-        let p = problems(&[rec("www", "CNAME", &["a.example.net."]), rec("www", "TXT", &["x"])]);
-        assert!(p[0].contains("records[0]") && p[0].contains("beside other data"), "{p:?}");
+        let p = problems(&[
+            rec("www", "CNAME", &["a.example.net."]),
+            rec("www", "TXT", &["x"]),
+        ]);
+        assert!(
+            p[0].contains("records[0]") && p[0].contains("beside other data"),
+            "{p:?}"
+        );
 
         let p = problems(&[rec("www.example.org.", "A", &["192.0.2.1"])]);
         assert!(p[0].contains("outside the zone"), "{p:?}");
@@ -284,13 +304,19 @@ mod tests {
         assert!(problems(&[rec("www", "A6", &["x"])])[0].contains("unknown type \"A6\""));
         assert!(problems(&[rec("@", "CNAME", &["x.example.net."])])[0].contains("apex"));
         assert!(problems(&[rec("@", "NS", &["ns1.example.net."])])[0].contains("delegation set"));
-        assert!(problems(&[rec("x", "A", &["192.0.2.1"]), rec("X", "A", &["192.0.2.2"])])[0]
-            .contains("duplicates records[0]"));
+        assert!(
+            problems(&[rec("x", "A", &["192.0.2.1"]), rec("X", "A", &["192.0.2.2"])])[0]
+                .contains("duplicates records[0]")
+        );
     }
 
     #[test]
     fn all_problems_are_reported_at_once() {
-        let p = problems(&[rec("a", "A", &["x"]), rec("b", "A", &["192.0.2.1"]), rec("c", "MX", &["mail"])]);
+        let p = problems(&[
+            rec("a", "A", &["x"]),
+            rec("b", "A", &["192.0.2.1"]),
+            rec("c", "MX", &["mail"]),
+        ]);
         assert_eq!(p.len(), 2, "{p:?}");
     }
 

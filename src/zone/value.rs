@@ -33,8 +33,7 @@ pub fn normalize_value(rtype: RecordType, value: &str) -> Result<String, String>
         }
         RecordType::Srv => {
             let t = tokens(v)?;
-            let [prio, weight, port, target] =
-                exact::<4>(&t, v, "PRIORITY WEIGHT PORT TARGET")?;
+            let [prio, weight, port, target] = exact::<4>(&t, v, "PRIORITY WEIGHT PORT TARGET")?;
             Ok(format!(
                 "{} {} {} {}",
                 number::<u16>(&prio.text, "priority")?,
@@ -97,8 +96,11 @@ pub fn normalize_value(rtype: RecordType, value: &str) -> Result<String, String>
         }
         RecordType::Naptr => {
             let t = tokens(v)?;
-            let [order, pref, flags, service, regexp, replacement] =
-                exact::<6>(&t, v, "ORDER PREFERENCE \"FLAGS\" \"SERVICE\" \"REGEXP\" REPLACEMENT")?;
+            let [order, pref, flags, service, regexp, replacement] = exact::<6>(
+                &t,
+                v,
+                "ORDER PREFERENCE \"FLAGS\" \"SERVICE\" \"REGEXP\" REPLACEMENT",
+            )?;
             Ok(format!(
                 "{} {} {} {} {} {}",
                 number::<u16>(&order.text, "order")?,
@@ -257,7 +259,8 @@ fn tokens(v: &str) -> Result<Vec<Token>, String> {
 /// Decodes the escape after a backslash: `\ooo` (three octal digits) or `\X`.
 fn unescape(rest: &[u8]) -> Option<(u8, usize)> {
     if rest.len() >= 3 && rest[..3].iter().all(|c| (b'0'..=b'7').contains(c)) {
-        let v = (rest[0] - b'0') as u32 * 64 + (rest[1] - b'0') as u32 * 8 + (rest[2] - b'0') as u32;
+        let v =
+            (rest[0] - b'0') as u32 * 64 + (rest[1] - b'0') as u32 * 8 + (rest[2] - b'0') as u32;
         if let Ok(b) = u8::try_from(v) {
             return Some((b, 3));
         }
@@ -282,7 +285,11 @@ pub fn quote(s: &[u8]) -> String {
     out
 }
 
-fn exact<'a, const N: usize>(t: &'a [Token], v: &str, shape: &str) -> Result<[&'a Token; N], String> {
+fn exact<'a, const N: usize>(
+    t: &'a [Token],
+    v: &str,
+    shape: &str,
+) -> Result<[&'a Token; N], String> {
     if t.len() != N {
         return Err(format!("{v:?} is not {shape}"));
     }
@@ -311,15 +318,26 @@ mod tests {
     #[test]
     fn addresses() {
         assert_eq!(normalize_value(A, " 192.0.2.1 ").unwrap(), "192.0.2.1");
-        assert!(normalize_value(A, "not-an-ip").unwrap_err().contains("not an IPv4"));
+        assert!(normalize_value(A, "not-an-ip")
+            .unwrap_err()
+            .contains("not an IPv4"));
         assert!(normalize_value(A, "192.0.2.300").is_err());
-        assert_eq!(normalize_value(Aaaa, "2001:DB8:0:0::1").unwrap(), "2001:db8::1");
+        assert_eq!(
+            normalize_value(Aaaa, "2001:DB8:0:0::1").unwrap(),
+            "2001:db8::1"
+        );
     }
 
     #[test]
     fn names_in_values() {
-        assert_eq!(normalize_value(Cname, "App.Example.net").unwrap(), "app.example.net.");
-        assert_eq!(normalize_value(Mx, "10   Mail.example.com.").unwrap(), "10 mail.example.com.");
+        assert_eq!(
+            normalize_value(Cname, "App.Example.net").unwrap(),
+            "app.example.net."
+        );
+        assert_eq!(
+            normalize_value(Mx, "10   Mail.example.com.").unwrap(),
+            "10 mail.example.com."
+        );
         assert_eq!(
             normalize_value(Srv, "0 5 5060 sip.example.com").unwrap(),
             "0 5 5060 sip.example.com."
@@ -330,13 +348,27 @@ mod tests {
 
     #[test]
     fn txt_quoting_and_splitting() {
-        assert_eq!(normalize_value(Txt, "v=spf1 -all").unwrap(), "\"v=spf1 -all\"");
-        assert_eq!(normalize_value(Txt, "\"v=spf1 -all\"").unwrap(), "\"v=spf1 -all\"");
-        assert_eq!(normalize_value(Txt, r#""a \"b\"" "c""#).unwrap(), r#""a \"b\"" "c""#);
+        assert_eq!(
+            normalize_value(Txt, "v=spf1 -all").unwrap(),
+            "\"v=spf1 -all\""
+        );
+        assert_eq!(
+            normalize_value(Txt, "\"v=spf1 -all\"").unwrap(),
+            "\"v=spf1 -all\""
+        );
+        assert_eq!(
+            normalize_value(Txt, r#""a \"b\"" "c""#).unwrap(),
+            r#""a \"b\"" "c""#
+        );
         let long = "k".repeat(600);
         let n = normalize_value(Txt, &long).unwrap();
         assert_eq!(n.matches("\" \"").count(), 2, "600 bytes are three strings");
-        let quoted = format!("\"{}\" \"{}\" \"{}\"", "k".repeat(255), "k".repeat(255), "k".repeat(90));
+        let quoted = format!(
+            "\"{}\" \"{}\" \"{}\"",
+            "k".repeat(255),
+            "k".repeat(255),
+            "k".repeat(90)
+        );
         assert_eq!(normalize_value(Txt, &quoted).unwrap(), n);
         // Non-ASCII bytes are octal, the way Route 53 returns them.
         assert_eq!(normalize_value(Txt, "é").unwrap(), "\"\\303\\251\"");
@@ -355,8 +387,11 @@ mod tests {
         );
         assert!(normalize_value(Ds, "12345 13 2 xyz").is_err());
         assert_eq!(
-            normalize_value(Naptr, r#"100 10 "u" "E2U+sip" "!^.*$!sip:info@example.com!" ."#)
-                .unwrap(),
+            normalize_value(
+                Naptr,
+                r#"100 10 "u" "E2U+sip" "!^.*$!sip:info@example.com!" ."#
+            )
+            .unwrap(),
             r#"100 10 "U" "E2U+sip" "!^.*$!sip:info@example.com!" ."#
         );
         assert_eq!(

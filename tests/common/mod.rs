@@ -1,0 +1,43 @@
+//! Shared helpers for the integration tests. They run against the real stand-ins started by
+//! `scripts/test-env up` (moto_server for Route 53); a missing stand-in fails the test with a
+//! message saying so, it never skips.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use zoneshift::route53::{RetryPolicy, Route53};
+
+/// The Route 53 stand-in's endpoint, from `scripts/test-env env`.
+pub fn endpoint() -> String {
+    std::env::var("ZS_ROUTE53_ENDPOINT").unwrap_or_else(|_| {
+        panic!("ZS_ROUTE53_ENDPOINT is not set: run `scripts/test-env up` and `eval \"$(scripts/test-env env)\"` (or `make test`)")
+    })
+}
+
+/// A Route 53 adapter pointed at the stand-in, with a budget high enough not to slow tests.
+pub async fn route53() -> Route53 {
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    }
+    Route53::from_env(Some(&endpoint()), 1000, fast_retry()).await
+}
+
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_retries: 3,
+    }
+}
+
+/// A domain no other test uses (moto's state is shared by every test of a run).
+pub fn unique_domain(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{tag}-{}-{n}-{nanos}.example.com", std::process::id())
+}
