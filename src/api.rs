@@ -23,6 +23,8 @@ pub const RECORD_TYPES: &[&str] = &[
     kind = "HostedZoneMigration",
     namespaced,
     shortname = "hzm",
+    derive = "Default",
+    derive = "PartialEq",
     status = "HostedZoneMigrationStatus",
     doc = "Moves a live domain to an Amazon Route 53 hosted zone: clones its records, verifies the shadow zone, gates the nameserver switch on TTLs and approval, and reports when the old provider may go.",
     printcolumn(name = "Domain", type_ = "string", json_path = ".spec.domain"),
