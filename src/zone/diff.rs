@@ -1,7 +1,6 @@
 //! The minimal set of changes that makes the current record sets equal to the desired ones.
 
-use super::{is_apex_protected, RecordKey, RecordMap, RecordSet};
-use crate::api::SyncMode;
+use super::{is_apex_protected, RecordKey, RecordMap, RecordSet, SyncMode};
 
 /// One indivisible step of a sync. A `Replace` is a delete and a create of the same key that
 /// must land in the same change batch, so the name never goes missing in between.

@@ -8,6 +8,7 @@ mod name;
 mod spec;
 mod value;
 
+pub use crate::api::SyncMode;
 pub use diff::{diff, ChangeUnit, DeleteGuard, Diff};
 pub use name::{normalize_name, normalize_origin, normalize_target};
 pub use spec::{desired_from_spec, RecordError};
