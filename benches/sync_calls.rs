@@ -11,6 +11,8 @@
 //! Run: `make bench` (or `scripts/test-env up; eval "$(scripts/test-env env)"; cargo bench
 //! --bench sync_calls`). `ZS_BENCH_SIZES=100,10000` picks the sizes.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 use k8s_openapi::api::events::v1::Event;
 use kube::api::Api;
 use kube_fake_client::ClientBuilder;

@@ -5,6 +5,9 @@
 //! validation, which names the record, instead of failing deserialisation of every resource
 //! the controller watches.
 
+// clippy reads the repeated `type_ = ...` of several `printcolumn(...)` as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -248,8 +248,9 @@ async fn sync(
                     "ZoneCreated",
                     "CreateZone",
                     format!(
-                        "Created hosted zone {} for {origin}; its nameservers are {}.",
+                        "Created hosted zone {} for {}; its nameservers are {}.",
                         z.id,
+                        spec.domain,
                         z.nameservers.join(", ")
                     ),
                 )

@@ -60,6 +60,9 @@ struct RunArgs {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // kube's TLS stack and the AWS SDK's each enable a rustls crypto provider; with two
+    // present, rustls needs to be told which one to use.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => match serde_yaml::to_string(&HostedZoneMigration::crd()) {

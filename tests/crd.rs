@@ -1,6 +1,8 @@
 //! The committed CRD is the one the code generates, and it carries what `kubectl` users and the
 //! API server need: printer columns, the short name, the status subresource, validation.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 use kube::CustomResourceExt;
 use zoneshift::api::HostedZoneMigration;
 

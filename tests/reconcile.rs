@@ -3,6 +3,8 @@
 //! real Route 53 stand-in (moto_server). The fake has no watch, so each test calls
 //! `reconcile` the way the controller would after each change.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 mod common;
 
 use k8s_openapi::api::events::v1::Event;

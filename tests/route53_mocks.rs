@@ -2,6 +2,8 @@
 //! throttles, never fails with a 5xx, and answers every change `INSYNC` at once. Each test says
 //! which of those it stands in for. Everything else is tested against moto.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 mod common;
 
 use aws_sdk_route53::config::retry::RetryConfig;

@@ -1,6 +1,8 @@
 //! The Route 53 adapter against moto_server: zones, paging, batches, and the round trip
 //! "desired set -> apply -> list back" that every sync relies on.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 mod common;
 
 use proptest::prelude::*;

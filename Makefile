@@ -1,0 +1,44 @@
+# zoneshift's task runner: the README's commands are recipes here.
+SHELL := /bin/bash
+ENV := eval "$$(scripts/test-env env)"
+
+.PHONY: demo test test-env test-env-down lint crd bench e2e e2e-real-cluster
+
+## The main job on local defaults: stand-ins up, operator running, a sample migration synced.
+demo:
+	scripts/test-env up
+	cargo build --quiet
+	$(ENV) && scripts/demo
+
+## Install what the tests need, start the stand-ins, run every test.
+test:
+	scripts/test-env up
+	$(ENV) && cargo test --locked
+	cargo build --locked --quiet
+	$(ENV) && tests/kube-emulator/smoke.sh >/dev/null && tests/e2e/operator-e2e.sh
+
+## Formatting, lints and the generated CRD (CI runs these too).
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --locked --all-targets -- -D warnings
+	cargo run --quiet -- crd | diff -u crds/hostedzonemigration.yaml - || { echo "crds/ drifted: run make crd"; exit 1; }
+
+## Regenerate crds/ from src/api.rs.
+crd:
+	cargo run --quiet -- crd > crds/hostedzonemigration.yaml
+
+## Route 53 calls and wall time of syncs (docs/benchmarks.md).
+bench:
+	scripts/test-env up
+	$(ENV) && cargo bench --locked --bench sync_calls
+
+test-env:
+	scripts/test-env up
+
+test-env-down:
+	scripts/test-env down
+
+## The end-to-end scenario against a real cluster (kind, k3d) named by KUBECONFIG.
+e2e-real-cluster:
+	cargo build --locked --quiet
+	scripts/e2e-real-cluster
