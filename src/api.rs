@@ -405,6 +405,10 @@ pub struct HostedZoneMigrationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_change: Option<ChangeInfo>,
 
+    /// What was imported from the source, and what could not be carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceStatus>,
+
     /// The result of comparing the shadow zone with the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerificationStatus>,
@@ -451,6 +455,29 @@ pub struct ChangeInfo {
     pub in_sync_at: Option<String>,
 }
 
+/// The last import from the source.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceStatus {
+    /// Where the records came from, e.g. `AXFR from 192.0.2.53:53`.
+    pub imported_from: String,
+    /// The source zone's SOA serial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<i64>,
+    /// Record sets imported (before `records` overrides).
+    pub imported: i64,
+    /// Records of the source that are not copied to Route 53, each with the reason (the first
+    /// 50).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// How many records are not copied.
+    #[serde(default)]
+    pub skipped_count: i64,
+    /// When the import ran (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_at: Option<String>,
+}
+
 /// Shadow verification results.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -459,6 +486,12 @@ pub struct VerificationStatus {
     pub checked: i64,
     /// Names and types that answered the same.
     pub matched: i64,
+    /// Names and types whose TTL differs (reported, not blocking).
+    #[serde(default)]
+    pub ttl_differences: i64,
+    /// Desired record sets one DNS answer cannot prove (alias records, routing policies).
+    #[serde(default)]
+    pub not_comparable: i64,
     /// The first mismatches, as sentences.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mismatches: Vec<String>,

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod clock;
 pub mod controller;
+pub mod dns;
 pub mod plan;
 pub mod route53;
 pub mod telemetry;

@@ -34,6 +34,18 @@ pub fn desired_from_spec(
     domain: &str,
     records: &[RecordSpec],
 ) -> Result<RecordMap, Vec<RecordError>> {
+    desired_with_import(domain, records, &RecordMap::new())
+}
+
+/// Like [`desired_from_spec`], over the record sets imported from the source: a record in
+/// `records` replaces every imported record set with the same name and type (so a weighted
+/// pair in `records` can replace a plain imported record without leaving a mix Route 53
+/// refuses).
+pub fn desired_with_import(
+    domain: &str,
+    records: &[RecordSpec],
+    imported: &RecordMap,
+) -> Result<RecordMap, Vec<RecordError>> {
     let origin = normalize_origin(domain).map_err(|p| {
         vec![RecordError {
             record: "spec.domain".into(),
@@ -63,6 +75,13 @@ pub fn desired_from_spec(
                 record: here,
                 problem,
             }),
+        }
+    }
+    let overridden: std::collections::BTreeSet<(String, RecordType)> =
+        out.keys().map(|k| (k.name.clone(), k.rtype)).collect();
+    for (k, set) in imported {
+        if !overridden.contains(&(k.name.clone(), k.rtype)) {
+            out.insert(k.clone(), set.clone());
         }
     }
     errors.extend(cname_conflicts(&out, &first_index, records));
@@ -96,10 +115,18 @@ fn cname_conflicts(
         if others.is_empty() {
             continue;
         }
-        let i = index.get(*cname).copied().unwrap_or(0);
-        let r = &records[i];
+        // Name the record from the spec when there is one, else the imported one.
+        let spec_key = keys
+            .iter()
+            .find(|k| index.contains_key(**k))
+            .copied()
+            .unwrap_or(*cname);
+        let record = match index.get(spec_key) {
+            Some(&i) => format!("records[{i}] ({} {})", records[i].name, records[i].type_),
+            None => format!("the source's {} {}", spec_key.name, spec_key.rtype),
+        };
         errors.push(RecordError {
-            record: format!("records[{i}] ({} {})", r.name, r.type_),
+            record,
             problem: format!(
                 "a CNAME cannot sit beside other data at {name}, which also has {}",
                 others.join(", ")

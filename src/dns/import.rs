@@ -1,0 +1,153 @@
+//! What a live zone holds, in the record model: which records Route 53 will serve, the apex
+//! SOA and NS kept as observations, and every record that cannot be carried, with the reason.
+
+use crate::zone::{
+    normalize_target, normalize_value, quote, RecordKey, RecordMap, RecordSet, RecordType, Routing,
+};
+use hickory_proto::rr::{RData, Record};
+use std::collections::BTreeMap;
+
+/// A record of the live zone that is not copied to Route 53.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skipped {
+    pub name: String,
+    pub rtype: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.name, self.rtype, self.reason)
+    }
+}
+
+/// The live zone as zoneshift will carry it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Imported {
+    /// Record sets to copy into Route 53.
+    pub sets: RecordMap,
+    /// The old provider's apex NS set (the rollback target) and its TTL.
+    pub apex_ns: Vec<String>,
+    pub apex_ns_ttl: Option<u32>,
+    /// The SOA serial, to tell when the live zone changed.
+    pub serial: Option<u32>,
+    /// The SOA's negative-caching TTL (its MINIMUM field).
+    pub negative_ttl: Option<u32>,
+    /// What is not copied, and why; sorted.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Record types that belong to the old provider's DNSSEC signer.
+pub(crate) const DNSSEC_TYPES: &[&str] = &[
+    "RRSIG",
+    "NSEC",
+    "NSEC3",
+    "NSEC3PARAM",
+    "DNSKEY",
+    "CDS",
+    "CDNSKEY",
+    "KEY",
+    "SIG",
+];
+
+/// Sorts the records of a zone (from a transfer or a zone file) into what Route 53 will serve,
+/// what is kept as an observation, and what cannot be carried.
+pub fn import(origin: &str, records: &[Record]) -> Imported {
+    let mut out = Imported::default();
+    let mut values: BTreeMap<RecordKey, (u32, Vec<String>)> = BTreeMap::new();
+    let mut skipped = std::collections::BTreeSet::new();
+    for r in records {
+        let name = normalize_target(&r.name().to_ascii())
+            .unwrap_or_else(|_| r.name().to_ascii().to_ascii_lowercase());
+        let type_name = r.record_type().to_string();
+        let skip = |reason: String| Skipped {
+            name: name.clone(),
+            rtype: type_name.clone(),
+            reason,
+        };
+        if name != origin && !name.ends_with(&format!(".{origin}")) {
+            skipped.insert(skip(format!("outside the zone {origin}")));
+            continue;
+        }
+        if DNSSEC_TYPES.contains(&type_name.as_str()) {
+            skipped.insert(skip(
+                "a DNSSEC record of the old provider's signer; Route 53 signs with its own keys once signing is enabled after the move".into(),
+            ));
+            continue;
+        }
+        let Some(rtype) = RecordType::parse(&type_name) else {
+            skipped.insert(skip(format!("Route 53 does not serve {type_name} records")));
+            continue;
+        };
+        if name == origin && rtype == RecordType::Soa {
+            if let RData::SOA(soa) = r.data() {
+                out.serial = Some(soa.serial());
+                out.negative_ttl = Some(soa.minimum());
+            }
+            continue;
+        }
+        if name == origin && rtype == RecordType::Ns {
+            if let RData::NS(ns) = r.data() {
+                let ns = normalize_target(&ns.0.to_ascii()).unwrap_or_default();
+                if !out.apex_ns.contains(&ns) {
+                    out.apex_ns.push(ns);
+                }
+                out.apex_ns_ttl = Some(out.apex_ns_ttl.map_or(r.ttl(), |t| t.min(r.ttl())));
+            }
+            continue;
+        }
+        if name == origin && rtype == RecordType::Cname {
+            skipped.insert(skip(
+                "a CNAME at the apex needs a decision: Route 53 cannot serve it; declare an alias record for the apex in spec.records".into(),
+            ));
+            continue;
+        }
+        let value = match presentation(rtype, r.data()) {
+            Ok(v) => v,
+            Err(e) => {
+                skipped.insert(skip(format!("its value cannot be read: {e}")));
+                continue;
+            }
+        };
+        let key = RecordKey::new(name.clone(), rtype, None);
+        let entry = values.entry(key).or_insert((r.ttl(), Vec::new()));
+        // An RRset has one TTL; where a zone file gives several, resolvers see the lowest.
+        entry.0 = entry.0.min(r.ttl());
+        entry.1.push(value);
+    }
+    for (key, (ttl, mut vals)) in values {
+        vals.sort();
+        vals.dedup();
+        out.sets.insert(
+            key.clone(),
+            RecordSet {
+                key,
+                ttl: Some(ttl),
+                values: vals,
+                alias: None,
+                routing: Routing::default(),
+            },
+        );
+    }
+    out.apex_ns.sort();
+    out.skipped = skipped.into_iter().collect();
+    out
+}
+
+/// A record's data in zoneshift's canonical presentation format.
+pub fn presentation(rtype: RecordType, data: &RData) -> Result<String, String> {
+    match data {
+        // Character strings go byte for byte, so escapes and non-UTF-8 survive.
+        RData::TXT(txt) => Ok(txt
+            .txt_data()
+            .iter()
+            .map(|s| quote(s))
+            .collect::<Vec<_>>()
+            .join(" ")),
+        RData::CAA(caa) => {
+            let text = caa.to_string();
+            normalize_value(rtype, &text)
+        }
+        other => normalize_value(rtype, &other.to_string()),
+    }
+}
