@@ -3,11 +3,16 @@
 
 use crate::api::{ChangeInfo, HostedZoneMigration, HostedZoneMigrationStatus, RecordCounts};
 use crate::clock::Clock;
+use crate::dns::import::{import, Imported};
+use crate::dns::query::Authorities;
+use crate::dns::verify::{ask_source, compare, questions};
+use crate::dns::{resolve_server, transfer, zonefile, TsigKey};
 use crate::plan::{self, Requeue, SyncOutcome, Timing, ZoneInfo};
 use crate::route53::{caller_reference, AppliedBatch, Route53};
 use crate::zone::{self, ChangeUnit, DeleteGuard};
 use crate::{Error, Result};
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -30,6 +35,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub clock: Arc<dyn Clock>,
     pub timing: Timing,
+    /// How the source's nameservers are asked.
+    pub dns: DnsSettings,
     /// Consecutive failures per resource, for the error backoff (not a timer: losing it on a
     /// restart only resets the backoff).
     failures: Mutex<HashMap<String, u32>>,
@@ -56,12 +63,31 @@ impl Context {
             recorder,
             clock,
             timing,
+            dns: DnsSettings::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How zoneshift talks to the old provider's nameservers.
+#[derive(Clone, Copy, Debug)]
+pub struct DnsSettings {
+    /// Per query and per zone-transfer step.
+    pub timeout: Duration,
+    /// Queries in flight at once during verification.
+    pub concurrency: usize,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            concurrency: 32,
+        }
     }
 }
 
@@ -124,17 +150,49 @@ pub fn error_policy(obj: Arc<HostedZoneMigration>, err: &Error, ctx: Arc<Context
     Action::requeue(Duration::from_secs(secs))
 }
 
-/// Brings the zone's records to the desired state and writes status.
+/// Reads the source, brings the zone's records to the desired state, verifies the shadow
+/// zone against the source, and writes status.
 async fn apply(
     obj: &HostedZoneMigration,
     api: &Api<HostedZoneMigration>,
     ctx: &Context,
 ) -> Result<Action> {
-    let (outcome, batches, error) = sync(obj, ctx).await;
+    let (pass, source) = match read_source(obj, ctx).await {
+        Err((reason, message)) => (
+            SyncPass::only(SyncOutcome::SourceFailed { reason, message }),
+            Some(plan::SourceObservation {
+                import: None,
+                verification: plan::Verification::AwaitingSync,
+            }),
+        ),
+        Ok(read) => {
+            let pass = sync(obj, ctx, read.as_ref().map(|r| &r.imported.sets)).await;
+            let source = match &obj.spec.source {
+                None => None,
+                Some(_) => Some(plan::SourceObservation {
+                    import: read.map(|r| r.info()),
+                    verification: verify(obj, ctx, &pass).await,
+                }),
+            };
+            (pass, source)
+        }
+    };
+    let SyncPass {
+        outcome,
+        batches,
+        error,
+        ..
+    } = pass;
     let now = ctx.clock.now();
     let prev = obj.status.clone().unwrap_or_default();
-    let (status, requeue) =
-        plan::after_sync(&prev, obj.metadata.generation, &outcome, now, ctx.timing);
+    let (status, requeue) = plan::after_sync(
+        &prev,
+        obj.metadata.generation,
+        &outcome,
+        source.as_ref(),
+        now,
+        ctx.timing,
+    );
 
     for (i, b) in batches.iter().enumerate() {
         publish(
@@ -163,6 +221,7 @@ async fn apply(
             .await
         }
         SyncOutcome::ZoneFailed { reason, message }
+        | SyncOutcome::SourceFailed { reason, message }
         | SyncOutcome::Blocked {
             reason, message, ..
         } => {
@@ -178,6 +237,49 @@ async fn apply(
         }
         SyncOutcome::Synced { .. } => {}
     }
+    if let Some(plan::SourceObservation {
+        verification: plan::Verification::Compared(c),
+        ..
+    }) = &source
+    {
+        if !c.mismatches.is_empty() {
+            let more = c.mismatches.len().saturating_sub(10);
+            let mut note = c
+                .mismatches
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ");
+            if more > 0 {
+                note.push_str(&format!("; and {more} more"));
+            }
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                "ShadowMismatch",
+                "Verify",
+                note,
+            )
+            .await;
+        } else if !c.unanswered.is_empty() {
+            let note = format!(
+                "The source did not answer for {} names and types: {}",
+                c.unanswered.len(),
+                c.unanswered[0]
+            );
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                "SourceUnreachable",
+                "Verify",
+                note,
+            )
+            .await;
+        }
+    }
     write_status(api, obj, &prev, &status).await?;
     if let Some(e) = error {
         return Err(e);
@@ -188,31 +290,271 @@ async fn apply(
     })
 }
 
+/// What one sync pass did, and what verification needs from it.
+struct SyncPass {
+    outcome: SyncOutcome,
+    batches: Vec<AppliedBatch>,
+    error: Option<Error>,
+    /// The desired sets and the zone as listed, when the pass got that far.
+    desired: Option<zone::RecordMap>,
+    current: Option<zone::RecordMap>,
+}
+
+impl SyncPass {
+    fn only(outcome: SyncOutcome) -> Self {
+        SyncPass {
+            outcome,
+            batches: Vec::new(),
+            error: None,
+            desired: None,
+            current: None,
+        }
+    }
+
+    /// True when nothing was changed in this pass and Route 53 has applied the last change:
+    /// what was listed is what its nameservers serve.
+    fn settled(&self) -> bool {
+        self.batches.is_empty()
+            && matches!(&self.outcome, SyncOutcome::Synced { change, .. } if change.as_ref().is_none_or(|c| c.state == "INSYNC"))
+    }
+}
+
+/// The source as imported in this pass.
+struct SourceRead {
+    imported: Imported,
+    from: String,
+}
+
+impl SourceRead {
+    fn info(self) -> plan::ImportInfo {
+        plan::ImportInfo {
+            from: self.from,
+            serial: self.imported.serial,
+            imported: self.imported.sets.len(),
+            skipped: self
+                .imported
+                .skipped
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            apex_ns: self.imported.apex_ns,
+            apex_ns_ttl: self.imported.apex_ns_ttl,
+        }
+    }
+}
+
+/// Imports `spec.source` (zone file or AXFR). `Ok(None)` when there is nothing to import; an
+/// error is a condition reason and a message naming what to fix.
+async fn read_source(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+) -> Result<Option<SourceRead>, (&'static str, String)> {
+    let Some(src) = &obj.spec.source else {
+        return Ok(None);
+    };
+    let origin = zone::normalize_origin(&obj.spec.domain).map_err(|m| ("InvalidRecord", m))?;
+    let ns = obj.namespace().unwrap_or_else(|| "default".into());
+    if let Some(zf) = &src.zone_file {
+        let r = &zf.config_map_key_ref;
+        let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+        let cm = cms
+            .get_opt(&r.name)
+            .await
+            .map_err(|e| {
+                (
+                    "SourceUnreachable",
+                    format!("reading ConfigMap {ns}/{}: {e}", r.name),
+                )
+            })?
+            .ok_or((
+                "SourceNotFound",
+                format!(
+                    "spec.source.zoneFile: ConfigMap {ns}/{} does not exist",
+                    r.name
+                ),
+            ))?;
+        let text = cm.data.as_ref().and_then(|d| d.get(&r.key)).ok_or((
+            "SourceNotFound",
+            format!(
+                "spec.source.zoneFile: ConfigMap {ns}/{} has no key {:?}",
+                r.name, r.key
+            ),
+        ))?;
+        let (records, set_aside) = zonefile::parse(text, &origin).map_err(|e| {
+            (
+                "InvalidZoneFile",
+                format!(
+                    "spec.source.zoneFile (ConfigMap {ns}/{}, key {}) {e}",
+                    r.name, r.key
+                ),
+            )
+        })?;
+        let mut imported = import(&origin, &records);
+        imported.skipped.extend(set_aside);
+        imported.skipped.sort();
+        return Ok(Some(SourceRead {
+            imported,
+            from: format!("zone file in ConfigMap {ns}/{} key {}", r.name, r.key),
+        }));
+    }
+    let Some(axfr) = &src.axfr else {
+        return Ok(None);
+    };
+    if src.nameservers.is_empty() {
+        return Err((
+            "NoSourceNameservers",
+            "spec.source.axfr needs spec.source.nameservers: the servers to transfer the zone from"
+                .into(),
+        ));
+    }
+    let key = match &axfr.tsig_secret_ref {
+        None => None,
+        Some(r) => Some(read_tsig(ctx, &ns, &r.name).await?),
+    };
+    let mut failures = Vec::new();
+    for server in &src.nameservers {
+        let addrs = match resolve_server(server).await {
+            Ok(a) => a,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        for addr in addrs {
+            match transfer::axfr(addr, &origin, key.as_ref(), ctx.dns.timeout).await {
+                Ok(records) => {
+                    let imported = import(&origin, &records);
+                    return Ok(Some(SourceRead {
+                        imported,
+                        from: format!("AXFR from {addr}"),
+                    }));
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+    }
+    Err((
+        "TransferFailed",
+        format!(
+            "no source nameserver transferred the zone: {}",
+            failures.join("; ")
+        ),
+    ))
+}
+
+/// Reads a TSIG key from a Secret with the keys `name`, `algorithm` and `secret`.
+async fn read_tsig(ctx: &Context, ns: &str, name: &str) -> Result<TsigKey, (&'static str, String)> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret = secrets
+        .get_opt(name)
+        .await
+        .map_err(|e| {
+            (
+                "SourceUnreachable",
+                format!("reading Secret {ns}/{name}: {e}"),
+            )
+        })?
+        .ok_or((
+            "SourceNotFound",
+            format!("spec.source.axfr.tsigSecretRef: Secret {ns}/{name} does not exist"),
+        ))?;
+    let field = |k: &str| -> Result<String, (&'static str, String)> {
+        let from_data = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(k))
+            .map(|b| String::from_utf8_lossy(&b.0).trim().to_string());
+        let from_string = secret.string_data.as_ref().and_then(|d| d.get(k)).cloned();
+        from_data.or(from_string).ok_or((
+            "SourceNotFound",
+            format!("Secret {ns}/{name} has no key {k:?} (it needs name, algorithm and secret)"),
+        ))
+    };
+    Ok(TsigKey {
+        name: field("name")?,
+        algorithm: field("algorithm")?,
+        secret: field("secret")?,
+    })
+}
+
+/// Compares the shadow zone with the source, when this pass left the zone settled.
+async fn verify(obj: &HostedZoneMigration, ctx: &Context, pass: &SyncPass) -> plan::Verification {
+    let (Some(desired), Some(current)) = (&pass.desired, &pass.current) else {
+        return plan::Verification::AwaitingSync;
+    };
+    if !pass.settled() {
+        return plan::Verification::AwaitingSync;
+    }
+    let Some(src) = &obj.spec.source else {
+        return plan::Verification::AwaitingSync;
+    };
+    if src.nameservers.is_empty() {
+        return plan::Verification::NoNameservers;
+    }
+    let Ok(origin) = zone::normalize_origin(&obj.spec.domain) else {
+        return plan::Verification::AwaitingSync;
+    };
+    let mut addrs = Vec::new();
+    for server in &src.nameservers {
+        if let Ok(a) = resolve_server(server).await {
+            addrs.extend(a);
+        }
+    }
+    let auth = Authorities::connect(&addrs, ctx.dns.timeout).await;
+    let answers = ask_source(&auth, &questions(desired, &origin), ctx.dns.concurrency).await;
+    plan::Verification::Compared(compare(&origin, desired, current, &answers))
+}
+
 /// Observes Route 53 and makes the changes the diff calls for. Returns what happened, the
 /// batches submitted, and an error worth a backoff (a transient or AWS failure).
 async fn sync(
     obj: &HostedZoneMigration,
     ctx: &Context,
-) -> (SyncOutcome, Vec<AppliedBatch>, Option<Error>) {
-    let spec = &obj.spec;
-    let desired = match zone::desired_from_spec(&spec.domain, &spec.records) {
-        Ok(d) => d,
-        Err(errors) => {
-            let mut message = errors
-                .iter()
-                .take(10)
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            if errors.len() > 10 {
-                message.push_str(&format!("; and {} more", errors.len() - 10));
-            }
-            return (SyncOutcome::InvalidSpec { message }, Vec::new(), None);
-        }
+    imported: Option<&zone::RecordMap>,
+) -> SyncPass {
+    let (outcome, batches, error, seen) = sync_records(obj, ctx, imported).await;
+    let (desired, current) = match seen {
+        Some((d, c)) => (Some(d), Some(c)),
+        None => (None, None),
     };
+    SyncPass {
+        outcome,
+        batches,
+        error,
+        desired,
+        current,
+    }
+}
+
+/// The desired sets and the zone's sets as listed in this pass.
+type Seen = Option<(zone::RecordMap, zone::RecordMap)>;
+
+async fn sync_records(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    imported: Option<&zone::RecordMap>,
+) -> (SyncOutcome, Vec<AppliedBatch>, Option<Error>, Seen) {
+    let spec = &obj.spec;
+    let empty = zone::RecordMap::new();
+    let desired =
+        match zone::desired_with_import(&spec.domain, &spec.records, imported.unwrap_or(&empty)) {
+            Ok(d) => d,
+            Err(errors) => {
+                let mut message = errors
+                    .iter()
+                    .take(10)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if errors.len() > 10 {
+                    message.push_str(&format!("; and {} more", errors.len() - 10));
+                }
+                return (SyncOutcome::InvalidSpec { message }, Vec::new(), None, None);
+            }
+        };
     let origin = match zone::normalize_origin(&spec.domain) {
         Ok(o) => o,
-        Err(message) => return (SyncOutcome::InvalidSpec { message }, Vec::new(), None),
+        Err(message) => return (SyncOutcome::InvalidSpec { message }, Vec::new(), None, None),
     };
     let Some(uid) = obj.uid() else {
         let e = Error::Conflict("the resource has no uid".into());
@@ -223,6 +565,7 @@ async fn sync(
             },
             Vec::new(),
             Some(e),
+            None,
         );
     };
     let known = obj
@@ -268,6 +611,7 @@ async fn sync(
                 },
                 Vec::new(),
                 None,
+                None,
             )
         }
         Err(e) => {
@@ -278,6 +622,7 @@ async fn sync(
                 },
                 Vec::new(),
                 Some(e),
+                None,
             )
         }
     };
@@ -300,6 +645,7 @@ async fn sync(
                 blocked(RecordCounts::default(), "Route53Error", e.to_string()),
                 Vec::new(),
                 Some(e),
+                None,
             )
         }
     };
@@ -315,7 +661,7 @@ async fn sync(
     };
     if let Some(guard) = DeleteGuard::check(&diff, spec.policy.max_delete_percent) {
         let (reason, message) = plan::delete_blocked(&guard);
-        return (blocked(counts, reason, message), Vec::new(), None);
+        return (blocked(counts, reason, message), Vec::new(), None, None);
     }
 
     if diff.changes.is_empty() {
@@ -336,11 +682,13 @@ async fn sync(
                         blocked(counts, "Route53Error", e.to_string()),
                         Vec::new(),
                         Some(e),
+                        None,
                     )
                 }
             },
             other => other,
         };
+        let seen = Some((desired, current.sets));
         return (
             SyncOutcome::Synced {
                 zone: zone_info,
@@ -349,6 +697,7 @@ async fn sync(
             },
             Vec::new(),
             None,
+            seen,
         );
     }
 
@@ -363,7 +712,7 @@ async fn sync(
             batches.len()
         );
         let retry = (!matches!(e, Error::InvalidSpec(_))).then_some(e);
-        return (blocked(counts, reason, message), batches, retry);
+        return (blocked(counts, reason, message), batches, retry, None);
     }
     let now = ctx.clock.now().to_string();
     let change = batches.last().map(|b| ChangeInfo {
@@ -383,6 +732,7 @@ async fn sync(
             change,
         },
         batches,
+        None,
         None,
     )
 }

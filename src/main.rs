@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use zoneshift::api::HostedZoneMigration;
 use zoneshift::clock::SystemClock;
-use zoneshift::controller::{self, Context};
+use zoneshift::controller::{self, Context, DnsSettings};
 use zoneshift::plan::Timing;
 use zoneshift::route53::{RetryPolicy, Route53};
 use zoneshift::telemetry::{self, LogFormat};
@@ -48,6 +48,19 @@ struct RunArgs {
     /// How soon a pending Route 53 change is asked about again.
     #[arg(long, env = "ZS_CHANGE_POLL_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     change_poll_interval: Duration,
+
+    /// How often the source (zone transfer or zone file) is imported and verified again, so
+    /// changes made at the old provider during the migration reach the shadow zone.
+    #[arg(long, env = "ZS_IMPORT_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    import_interval: Duration,
+
+    /// Timeout of one DNS query or zone-transfer step to the old provider.
+    #[arg(long, env = "ZS_DNS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    dns_timeout: Duration,
+
+    /// DNS queries in flight at once while verifying the shadow zone.
+    #[arg(long, env = "ZS_VERIFY_CONCURRENCY", default_value_t = 32)]
+    verify_concurrency: usize,
 
     /// Watch only this namespace (default: all).
     #[arg(long, env = "ZS_NAMESPACE")]
@@ -102,14 +115,14 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let timing = Timing {
         resync: args.resync_interval,
         pending_poll: args.change_poll_interval,
+        import_interval: args.import_interval,
     };
-    let ctx = Arc::new(Context::new(
-        client,
-        route53,
-        Arc::new(SystemClock),
-        timing,
-        instance,
-    ));
+    let mut ctx = Context::new(client, route53, Arc::new(SystemClock), timing, instance);
+    ctx.dns = DnsSettings {
+        timeout: args.dns_timeout,
+        concurrency: args.verify_concurrency,
+    };
+    let ctx = Arc::new(ctx);
     tracing::info!(endpoint = ?args.route53_endpoint, rps = args.route53_rps, namespace = ?args.namespace, "zoneshift controller starting");
     controller::run(ctx, args.namespace).await;
     Ok(())

@@ -5,7 +5,8 @@
 //! the first reconcile on, so a GitOps tool never reads an unreconciled resource as healthy.
 
 use crate::api::{
-    condition, ChangeInfo, Condition, HostedZoneMigrationStatus, Phase, RecordCounts,
+    condition, ChangeInfo, Condition, HostedZoneMigrationStatus, Phase, RecordCounts, SourceStatus,
+    VerificationStatus,
 };
 use crate::zone::DeleteGuard;
 use jiff::Timestamp;
@@ -28,6 +29,12 @@ pub enum SyncOutcome {
         reason: &'static str,
         message: String,
     },
+    /// The source could not be read (a zone file that does not parse, a refused transfer);
+    /// nothing was written, since a partial import would delete what it missed.
+    SourceFailed {
+        reason: &'static str,
+        message: String,
+    },
     /// The zone exists and every change is submitted; `change` is the last one.
     Synced {
         zone: ZoneInfo,
@@ -35,6 +42,41 @@ pub enum SyncOutcome {
         change: Option<ChangeInfo>,
     },
 }
+
+/// What the source gave in this pass (present when `spec.source` is set).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceObservation {
+    /// The import, when the source is imported from (AXFR or zone file).
+    pub import: Option<ImportInfo>,
+    pub verification: Verification,
+}
+
+/// The import, as the status reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportInfo {
+    pub from: String,
+    pub serial: Option<u32>,
+    pub imported: usize,
+    /// Every record not carried, with the reason.
+    pub skipped: Vec<String>,
+    /// The old provider's apex NS set and TTL: the rollback target and an observation.
+    pub apex_ns: Vec<String>,
+    pub apex_ns_ttl: Option<u32>,
+}
+
+/// Where shadow verification stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verification {
+    /// Verification runs once every change is applied.
+    AwaitingSync,
+    /// There is no source nameserver to ask.
+    NoNameservers,
+    /// The comparison of this pass.
+    Compared(crate::dns::verify::Comparison),
+}
+
+/// How many mismatches the status lists.
+pub const MAX_LISTED_MISMATCHES: usize = 20;
 
 /// What the status says about the zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +100,8 @@ pub struct Timing {
     pub resync: Duration,
     /// How soon a `PENDING` change is asked about again.
     pub pending_poll: Duration,
+    /// How often the source is imported and verified again.
+    pub import_interval: Duration,
 }
 
 impl Default for Timing {
@@ -65,6 +109,7 @@ impl Default for Timing {
         Self {
             resync: Duration::from_secs(600),
             pending_poll: Duration::from_secs(5),
+            import_interval: Duration::from_secs(300),
         }
     }
 }
@@ -74,6 +119,7 @@ pub fn after_sync(
     prev: &HostedZoneMigrationStatus,
     generation: Option<i64>,
     outcome: &SyncOutcome,
+    source: Option<&SourceObservation>,
     now: Timestamp,
     timing: Timing,
 ) -> (HostedZoneMigrationStatus, Requeue) {
@@ -103,6 +149,25 @@ pub fn after_sync(
                 format!("{message}. Nothing was written to Route 53; fix the spec to go on."),
             );
             Requeue::OnChange
+        }
+        SyncOutcome::SourceFailed { reason, message } => {
+            s.phase = Some(s.phase.unwrap_or(Phase::Pending));
+            set(
+                &mut s,
+                condition::RECORDS_SYNCED,
+                false,
+                reason,
+                format!("{message}. Nothing was written to Route 53 until the source can be read."),
+            );
+            set(
+                &mut s,
+                condition::SHADOW_VERIFIED,
+                false,
+                reason,
+                "The source could not be read, so the shadow zone cannot be compared with it."
+                    .into(),
+            );
+            Requeue::After(timing.import_interval)
         }
         SyncOutcome::ZoneFailed { reason, message } => {
             s.phase = Some(Phase::Provisioning);
@@ -188,8 +253,147 @@ pub fn after_sync(
             }
         }
     };
-    summarize_ready(&mut s, generation, now);
+    let mut requeue = requeue;
+    if let Some(src) = source {
+        observe_source(&mut s, src, generation, now);
+        requeue = match requeue {
+            Requeue::After(d) => Requeue::After(d.min(timing.import_interval)),
+            // A zone file in a ConfigMap can change without the resource changing.
+            Requeue::OnChange => Requeue::After(timing.import_interval),
+        };
+    }
+    summarize_ready(&mut s, source.is_some(), generation, now);
     (s, requeue)
+}
+
+/// Writes the import and the verification into the status.
+fn observe_source(
+    s: &mut HostedZoneMigrationStatus,
+    src: &SourceObservation,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    if let Some(imp) = &src.import {
+        s.source = Some(SourceStatus {
+            imported_from: imp.from.clone(),
+            serial: imp.serial.map(i64::from),
+            imported: imp.imported as i64,
+            skipped: imp.skipped.iter().take(50).cloned().collect(),
+            skipped_count: imp.skipped.len() as i64,
+            imported_at: Some(now.to_string()),
+        });
+        // The rollback target is the delegation before the switch: recorded until then.
+        let before_switch = !matches!(
+            s.phase,
+            Some(
+                Phase::CuttingOver
+                    | Phase::Propagating
+                    | Phase::Completed
+                    | Phase::RollingBack
+                    | Phase::RolledBack
+            )
+        );
+        if before_switch && !imp.apex_ns.is_empty() {
+            s.cutover
+                .get_or_insert_with(Default::default)
+                .previous_nameservers = imp.apex_ns.clone();
+        }
+        if let Some(ttl) = imp.apex_ns_ttl {
+            let t = s.observed_ttls.get_or_insert_with(Default::default);
+            t.source_ns = Some(i64::from(ttl));
+            t.observed_at = Some(now.to_string());
+        }
+    }
+    let synced = s
+        .conditions
+        .iter()
+        .any(|c| c.type_ == condition::RECORDS_SYNCED && c.status == "True");
+    let set = |s: &mut HostedZoneMigrationStatus, ok: bool, reason: &str, msg: String| {
+        set_condition(
+            &mut s.conditions,
+            condition::SHADOW_VERIFIED,
+            ok,
+            reason,
+            &msg,
+            generation,
+            now,
+        )
+    };
+    match &src.verification {
+        Verification::AwaitingSync => {
+            if synced
+                || !s
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == condition::SHADOW_VERIFIED)
+            {
+                set(
+                    s,
+                    false,
+                    "AwaitingSync",
+                    "The shadow zone is compared with the source once every change is applied."
+                        .into(),
+                );
+            }
+        }
+        Verification::NoNameservers => set(
+            s,
+            false,
+            "NoSourceNameservers",
+            "Set spec.source.nameservers so zoneshift can ask the old provider what it serves."
+                .into(),
+        ),
+        Verification::Compared(c) => {
+            if synced {
+                s.phase = Some(Phase::Verifying);
+            }
+            let listed: Vec<String> = c
+                .mismatches
+                .iter()
+                .chain(c.unanswered.iter())
+                .take(MAX_LISTED_MISMATCHES)
+                .cloned()
+                .collect();
+            s.verification = Some(VerificationStatus {
+                checked: c.checked as i64,
+                matched: c.matched as i64,
+                ttl_differences: c.ttl_differences.len() as i64,
+                not_comparable: c.not_comparable as i64,
+                mismatches: listed,
+                checked_at: Some(now.to_string()),
+            });
+            let extra = if c.ttl_differences.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " {} differ only in TTL (not blocking), e.g. {}.",
+                    c.ttl_differences.len(),
+                    c.ttl_differences[0]
+                )
+            };
+            let not_comparable = if c.not_comparable > 0 {
+                format!(" {} alias or routing-policy record sets cannot be compared by one DNS answer and were not.", c.not_comparable)
+            } else {
+                String::new()
+            };
+            if !c.mismatches.is_empty() {
+                set(s, false, "Mismatch", format!(
+                    "{} of {} names and types answer differently at the source and in Route 53; the first: {}.{extra} Fix the source or spec.records; the cutover waits until they agree.",
+                    c.mismatches.len(), c.checked, c.mismatches[0]
+                ));
+            } else if !c.unanswered.is_empty() {
+                set(s, false, "SourceUnreachable", format!(
+                    "The source did not answer for {} of {} names and types ({}). This is not a mismatch; zoneshift asks again at the next import.",
+                    c.unanswered.len(), c.checked, c.unanswered[0]
+                ));
+            } else {
+                set(s, true, "Verified", format!(
+                    "All {} names and types answer the same at the source and in Route 53.{extra}{not_comparable}",
+                    c.checked
+                ));
+            }
+        }
+    }
 }
 
 fn record_zone(
@@ -221,8 +425,16 @@ fn record_zone(
 
 /// `Ready` is true when every condition the phases so far need is true; otherwise it carries
 /// the reason and message of the first that is not.
-fn summarize_ready(s: &mut HostedZoneMigrationStatus, generation: Option<i64>, now: Timestamp) {
-    let needed = [condition::ZONE_READY, condition::RECORDS_SYNCED];
+fn summarize_ready(
+    s: &mut HostedZoneMigrationStatus,
+    verify: bool,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let mut needed = vec![condition::ZONE_READY, condition::RECORDS_SYNCED];
+    if verify {
+        needed.push(condition::SHADOW_VERIFIED);
+    }
     let first_not_true =
         needed
             .iter()
@@ -320,6 +532,7 @@ mod tests {
             &SyncOutcome::InvalidSpec {
                 message: "records[0] (www A): bad".into(),
             },
+            None,
             t("2026-01-01T00:00:00Z"),
             Timing::default(),
         );
@@ -355,6 +568,7 @@ mod tests {
                 counts: counts.clone(),
                 change: Some(pending.clone()),
             },
+            None,
             t("2026-01-01T00:00:00Z"),
             timing,
         );
@@ -374,6 +588,7 @@ mod tests {
                 counts: counts.clone(),
                 change: Some(done.clone()),
             },
+            None,
             t("2026-01-01T00:00:07Z"),
             timing,
         );
@@ -397,6 +612,7 @@ mod tests {
                 counts,
                 change: Some(done),
             },
+            None,
             t("2026-01-01T00:10:00Z"),
             timing,
         );
@@ -421,6 +637,7 @@ mod tests {
                 reason: "DeleteThresholdExceeded",
                 message: "would delete 3".into(),
             },
+            None,
             t("2026-01-01T00:00:00Z"),
             Timing::default(),
         );
