@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""deploy/argocd/health.lua, Argo CD's health check for HostedZoneMigrations, run by a real Lua
+(lua5.4, and lua5.1 where installed: Argo CD's gopher-lua speaks 5.1) in a sandbox holding
+only what Argo CD offers, against the samples of deploy/argocd/health_test.yaml. Every
+condition reason that src/ writes must have a known health, and the argocd-cm snippet must
+hold health.lua unchanged."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from packaging_common import ROOT, Tally
+
+ARGO = ROOT / "deploy" / "argocd"
+LUA = ["lua5.4", "lua5.1"]  # lua5.4 is required; lua5.1 adds gopher-lua's dialect when present
+
+# Runs health.lua with `obj` in an environment of base functions, string, table and math only.
+DRIVER = r"""
+local path, input = ...
+local src = assert(io.open(path)):read("*a")
+local obj = assert((loadstring or load)("return " .. assert(io.open(input)):read("*a")))()
+local env = { ipairs = ipairs, pairs = pairs, next = next, type = type, tostring = tostring,
+              tonumber = tonumber, select = select, error = error, pcall = pcall,
+              string = string, table = table, math = math, obj = obj }
+local chunk
+if setfenv then
+  chunk = assert(loadstring(src, "health.lua")); setfenv(chunk, env)
+else
+  chunk = assert(load(src, "health.lua", "t", env))
+end
+local hs = chunk()
+io.write(tostring(hs.status), "\31", tostring(hs.message))
+"""
+
+# Every CamelCase literal in the files that write conditions is a condition reason with a known
+# health, or one of the other names below. A new reason fails this test until it is placed,
+# here and in health.lua (and described in docs/migration-runbook.md).
+REASON_HEALTH = {
+    "InSync": "Healthy", "ZoneAvailable": "Healthy", "Verified": "Healthy",
+    "ChangePending": "Progressing", "ZoneNotReady": "Progressing", "Reconciling": "Progressing",
+    "AwaitingSync": "Progressing", "Mismatch": "Progressing",
+    "InvalidRecord": "Degraded", "DeleteThresholdExceeded": "Degraded", "ChangeRejected": "Degraded",
+    "Route53Error": "Degraded", "ZoneConflict": "Degraded", "NoUid": "Degraded",
+    "SourceNotFound": "Degraded", "InvalidZoneFile": "Degraded", "TransferFailed": "Degraded",
+    "SourceUnreachable": "Degraded", "NoSourceNameservers": "Degraded",
+}
+# Event reasons and actions (kubectl describe shows them; health does not read events).
+NOT_CONDITION_REASONS = {
+    "ChangesApplied", "ZoneCreated", "ZoneRetained", "RecordsDeleted", "ZoneNotEmpty", "ZoneDeleted",
+    "ShadowMismatch", "ApplyChanges", "CreateZone",
+}
+CONDITION_WRITERS = ["src/plan.rs", "src/controller.rs"]
+
+
+def to_lua(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + "".join(c if c.isalnum() or c in " .,:;-_/()'*@+=%[]{}<>!?#&" else f"\\{ord(c)}" for c in v) + '"'
+    if isinstance(v, list):
+        return "{" + ", ".join(to_lua(x) for x in v) + "}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"[{to_lua(str(k))}] = {to_lua(x)}" for k, x in v.items() if x is not None) + "}"
+    if v is None:
+        return "nil"
+    raise TypeError(type(v))
+
+
+def run(lua: str, obj: dict, work: Path) -> tuple[str, str]:
+    (work / "obj.lua").write_text(to_lua(obj))
+    r = subprocess.run([lua, str(work / "driver.lua"), str(ARGO / "health.lua"), str(work / "obj.lua")],
+                       capture_output=True, text=True, timeout=20)
+    if r.returncode != 0:
+        return "ERROR", r.stderr.strip()
+    status, _, message = r.stdout.partition("\x1f")
+    return status, message
+
+
+def synthetic(reason: str, health: str) -> dict:
+    """A resource whose one interesting condition carries `reason`."""
+    ok = health == "Healthy"
+    cond = {"type": "RecordsSynced", "status": "True" if ok else "False", "reason": reason,
+            "message": f"{reason} happened.", "observedGeneration": 1}
+    ready = {"type": "Ready", "status": "True" if ok else "False", "reason": reason,
+             "message": f"RecordsSynced: {reason} happened.", "observedGeneration": 1}
+    return {"metadata": {"name": "x", "generation": 1},
+            "status": {"observedGeneration": 1, "phase": "Syncing", "conditions": [cond, ready]}}
+
+
+def main() -> None:
+    import tempfile
+    t = Tally("argocd-health")
+    luas = [l for l in LUA if shutil.which(l)]
+    t.check("lua5.4" in luas, "lua5.4 is installed (apt-get install lua5.4)")
+    if not luas:
+        t.done()
+    print(f"argocd-health: running health.lua under {', '.join(luas)}")
+
+    cm = yaml.safe_load((ARGO / "argocd-cm.yaml").read_text())
+    t.check(cm["data"].get("resource.customizations.health.zoneshift.io_HostedZoneMigration") == (ARGO / "health.lua").read_text(),
+            "argocd-cm.yaml installs health.lua unchanged, under the key Argo CD reads for zoneshift.io/HostedZoneMigration")
+    src = (ARGO / "health.lua").read_text()
+    t.check(not re.search(r"\bgoto\b|//|\butf8\.|\bos\.|\bio\.|\brequire\b|\bload(string)?\b|\bdofile\b", src),
+            "health.lua uses nothing newer than Lua 5.1 and nothing outside Argo CD's sandbox")
+
+    cases = yaml.safe_load((ARGO / "health_test.yaml").read_text())["tests"]
+    seen = set()
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        (work / "driver.lua").write_text(DRIVER)
+        for c in cases:
+            obj = yaml.safe_load((ARGO / c["inputPath"]).read_text())
+            want = (c["healthStatus"]["status"], c["healthStatus"]["message"])
+            seen.add(want[0])
+            for lua in luas:
+                got = run(lua, obj, work)
+                t.check(got == want, f"{lua}: {c['inputPath']} is {want[0]}",
+                        f"want {want}\n    got  {got}")
+
+        # Every reason src/ writes has the health the table says.
+        literals = set()
+        for f in CONDITION_WRITERS:
+            literals |= set(re.findall(r'"([A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+)"', (ROOT / f).read_text()))
+        condition_types = set(re.findall(r'pub const \w+: &str = "(\w+)";', (ROOT / "src/api.rs").read_text()))
+        unplaced = sorted(literals - set(REASON_HEALTH) - NOT_CONDITION_REASONS - condition_types)
+        t.check(not unplaced, "every reason in src/plan.rs and src/controller.rs has a known health",
+                f"place these in REASON_HEALTH (and health.lua, docs/migration-runbook.md): {unplaced}")
+        for reason in sorted(literals & set(REASON_HEALTH)):
+            got = run(luas[0], synthetic(reason, REASON_HEALTH[reason]), work)
+            t.check(got[0] == REASON_HEALTH[reason], f"reason {reason} written by src/ maps to {REASON_HEALTH[reason]}", str(got))
+    t.check(seen == {"Healthy", "Progressing", "Degraded", "Suspended"}, "the samples cover all four health states", str(seen))
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
