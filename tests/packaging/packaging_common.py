@@ -73,8 +73,14 @@ API_CALL_PATTERNS: list[tuple[str, str, set[tuple[str, str, str]]]] = [
     ("the event Recorder creates and patches events", r"Recorder::new\(",
      {("events.k8s.io", "events", "create"), ("events.k8s.io", "events", "patch")}),
 ]
-# Types an `Api<T>` may name, with the resource they address. Calls on other types fail.
-API_TYPES = {"HostedZoneMigration": HZM}
+# Types an `Api<T>` may name, with the resource they address. An Api of another type fails
+# the tests until it is added here (and its rules to the chart and deploy/).
+API_TYPES = {
+    "HostedZoneMigration": HZM,
+    "Secret": ("", "secrets"),
+    "ConfigMap": ("", "configmaps"),
+    "Lease": ("coordination.k8s.io", "leases"),
+}
 # kube entry points the table above must account for; group 1 is the type of an Api<T>.
 KUBE_ENTRY_POINTS = re.compile(
     r"Controller::new\(|\bfinalizer\(|\.patch_status\(|\.replace_status\(|Recorder::new\(|"
@@ -106,12 +112,15 @@ def required_permissions(sources: dict[Path, str] | None = None) -> tuple[set[tu
             if m.group(1) in API_TYPES:
                 continue  # its calls are the patterns above or the method calls below
             unknown.append(f"{where}: {token}")
-        # Direct calls on an Api<HostedZoneMigration> binding (api.get(...), api.delete(...)).
-        for var in set(re.findall(r"\b(\w+)\s*:\s*&?\s*Api<\s*HostedZoneMigration\s*>", body)):
+        # Direct calls on an Api<T> binding (api.get(...), secrets.get_opt(...)).
+        for var, kind in set(re.findall(r"\b(\w+)\s*:\s*&?\s*Api<\s*(\w+)\s*>", body)):
+            if kind not in API_TYPES:
+                continue  # reported above
+            group, resource = API_TYPES[kind]
             for method in re.findall(rf"\b{var}\s*\.\s*(\w+)\s*(?:::<[^>]*>)?\(", body):
                 if method in API_METHOD_VERBS:
-                    resource = HZM[1] + ("/status" if method.endswith("_status") else "")
-                    needed.add((HZM[0], resource, API_METHOD_VERBS[method]))
+                    sub = "/status" if method.endswith("_status") else ""
+                    needed.add((group, resource + sub, API_METHOD_VERBS[method]))
                 elif method != "clone":
                     unknown.append(f"{where}: {var}.{method}()")
     return needed, unknown
