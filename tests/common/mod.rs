@@ -3,6 +3,8 @@
 //! message saying so, it never skips.
 #![allow(dead_code)]
 
+pub mod world;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use zoneshift::route53::{RetryPolicy, Route53};
