@@ -5,6 +5,7 @@
 //! (`route53`, `controller`). The core is pure and is tested without any server.
 
 pub mod api;
+pub mod cli;
 pub mod clock;
 pub mod controller;
 pub mod dns;

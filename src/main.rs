@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use kube::CustomResourceExt;
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use zoneshift::api::HostedZoneMigration;
@@ -28,6 +29,68 @@ enum Command {
     Run(RunArgs),
     /// Print the CustomResourceDefinition as YAML.
     Crd,
+    /// Print a HostedZoneMigration manifest with the live zone's records inline.
+    Import(ImportArgs),
+    /// Show the changes a reconcile of a manifest would make; writes nothing. Exit 0: no
+    /// changes, 2: changes, 1: error.
+    Plan(PlanArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["axfr", "zone_file"])))]
+struct ImportArgs {
+    /// The domain, e.g. example.com.
+    #[arg(long)]
+    domain: String,
+    /// Transfer the zone from this server: HOST, IP, HOST:PORT or IP:PORT.
+    #[arg(long)]
+    axfr: Option<String>,
+    /// A TSIG key file as `tsig-keygen` writes it, for --axfr.
+    #[arg(long, requires = "axfr")]
+    tsig: Option<std::path::PathBuf>,
+    /// Read a BIND-format zone file instead.
+    #[arg(long)]
+    zone_file: Option<std::path::PathBuf>,
+    /// The resource's name (default: the domain with dashes).
+    #[arg(long)]
+    name: Option<String>,
+    /// The resource's namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Nameservers the operator verifies the shadow zone against (default: the --axfr server).
+    #[arg(long = "verify-against")]
+    verify_against: Vec<String>,
+    /// Timeout of the transfer.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// The manifest holding the HostedZoneMigration.
+    #[arg(short = 'f', long = "filename")]
+    file: std::path::PathBuf,
+    /// Send Route 53 requests here instead of AWS.
+    #[arg(long, env = "ZS_ROUTE53_ENDPOINT")]
+    route53_endpoint: Option<String>,
+    /// Compare with this hosted zone (default: spec.hostedZone.id, else the one zone with the name).
+    #[arg(long)]
+    zone_id: Option<String>,
+    /// The zone file, when the manifest imports one from a ConfigMap.
+    #[arg(long)]
+    zone_file: Option<std::path::PathBuf>,
+    /// The TSIG key file, when the manifest transfers with a key from a Secret.
+    #[arg(long)]
+    tsig: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -88,6 +151,8 @@ async fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
+        Command::Import(args) => import(args).await,
+        Command::Plan(args) => plan(args).await,
         Command::Run(args) => {
             telemetry::init(args.log_format);
             match run(args).await {
@@ -99,6 +164,141 @@ async fn main() -> std::process::ExitCode {
             }
         }
     }
+}
+
+fn read_tsig(path: &std::path::Path) -> Result<zoneshift::dns::TsigKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    zoneshift::dns::TsigKey::from_bind_file(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+async fn import(args: ImportArgs) -> std::process::ExitCode {
+    use zoneshift::cli::{self, LiveZone};
+    let fail = |m: String| {
+        eprintln!("zoneshift import: {m}");
+        std::process::ExitCode::FAILURE
+    };
+    let origin = match zoneshift::zone::normalize_origin(&args.domain) {
+        Ok(o) => o,
+        Err(e) => return fail(format!("--domain: {e}")),
+    };
+    let source = match (&args.axfr, &args.zone_file) {
+        (Some(server), _) => {
+            let tsig = match args.tsig.as_deref().map(read_tsig).transpose() {
+                Ok(k) => k,
+                Err(e) => return fail(format!("--tsig {e}")),
+            };
+            LiveZone::Axfr {
+                server: server.clone(),
+                tsig,
+            }
+        }
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => LiveZone::ZoneFile {
+                text,
+                path: path.display().to_string(),
+            },
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        },
+        (None, None) => return fail("give --axfr or --zone-file".into()),
+    };
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    spinner.set_message(format!("reading {origin}"));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let read = cli::read_live_zone(&origin, &source, args.timeout).await;
+    spinner.finish_and_clear();
+    let (imported, from) = match read {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    for s in &imported.skipped {
+        eprintln!("zoneshift import: not carried: {s}");
+    }
+    let verify_against = if args.verify_against.is_empty() {
+        args.axfr.iter().cloned().collect()
+    } else {
+        args.verify_against.clone()
+    };
+    match cli::import::manifest(
+        &origin,
+        args.name.as_deref(),
+        args.namespace.as_deref(),
+        &imported,
+        &from,
+        &verify_against,
+    ) {
+        Ok(m) => {
+            print!("{m}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn plan(args: PlanArgs) -> std::process::ExitCode {
+    use zoneshift::cli::plan::{plan, render_text, SourceOverride};
+    let fail = |m: String| {
+        eprintln!("zoneshift plan: {m}");
+        std::process::ExitCode::from(1)
+    };
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("{}: {e}", args.file.display())),
+    };
+    // The manifest may hold other objects (a Namespace, a ConfigMap): take the migration.
+    let mut found = None;
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = match serde_yaml::Value::deserialize(doc) {
+            Ok(v) => v,
+            Err(e) => return fail(format!("{}: {e}", args.file.display())),
+        };
+        if value.get("kind").and_then(|k| k.as_str()) == Some("HostedZoneMigration") {
+            match serde_yaml::from_value::<HostedZoneMigration>(value) {
+                Ok(o) => found = Some(o),
+                Err(e) => return fail(format!("{}: {e}", args.file.display())),
+            }
+        }
+    }
+    let Some(obj) = found else {
+        return fail(format!(
+            "{} holds no HostedZoneMigration",
+            args.file.display()
+        ));
+    };
+    let mut source = SourceOverride::default();
+    if let Some(path) = &args.zone_file {
+        match std::fs::read_to_string(path) {
+            Ok(t) => source.zone_file = Some((t, path.display().to_string())),
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        }
+    }
+    if let Some(path) = &args.tsig {
+        match read_tsig(path) {
+            Ok(k) => source.tsig = Some(k),
+            Err(e) => return fail(format!("--tsig {e}")),
+        }
+    }
+    let r53 = Route53::from_env(args.route53_endpoint.as_deref(), 5, RetryPolicy::default()).await;
+    let p = match plan(
+        &obj,
+        &r53,
+        args.zone_id.as_deref(),
+        &source,
+        Duration::from_secs(30),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    match args.output {
+        OutputFormat::Text => print!("{}", render_text(&p)),
+        OutputFormat::Json => match serde_json::to_string_pretty(&p) {
+            Ok(j) => println!("{j}"),
+            Err(e) => return fail(e.to_string()),
+        },
+    }
+    std::process::ExitCode::from(if p.has_changes() { 2 } else { 0 })
 }
 
 async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {

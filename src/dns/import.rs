@@ -59,7 +59,7 @@ pub fn import(origin: &str, records: &[Record]) -> Imported {
     for r in records {
         let name = normalize_target(&r.name().to_ascii())
             .unwrap_or_else(|_| r.name().to_ascii().to_ascii_lowercase());
-        let type_name = r.record_type().to_string();
+        let type_name = type_mnemonic(r.record_type());
         let skip = |reason: String| Skipped {
             name: name.clone(),
             rtype: type_name.clone(),
@@ -132,6 +132,26 @@ pub fn import(origin: &str, records: &[Record]) -> Imported {
     out.apex_ns.sort();
     out.skipped = skipped.into_iter().collect();
     out
+}
+
+/// The mnemonic of a record type, also for types hickory only knows by number.
+fn type_mnemonic(t: hickory_proto::rr::RecordType) -> String {
+    match t {
+        hickory_proto::rr::RecordType::Unknown(code) => match code {
+            13 => "HINFO".into(),
+            17 => "RP".into(),
+            18 => "AFSDB".into(),
+            29 => "LOC".into(),
+            37 => "CERT".into(),
+            39 => "DNAME".into(),
+            42 => "APL".into(),
+            44 => "SSHFP".into(),
+            45 => "IPSECKEY".into(),
+            256 => "URI".into(),
+            other => format!("TYPE{other}"),
+        },
+        known => known.to_string(),
+    }
 }
 
 /// A record's data in zoneshift's canonical presentation format.

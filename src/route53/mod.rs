@@ -341,6 +341,27 @@ impl Route53 {
         }
     }
 
+    /// Every zone named `origin`, read only.
+    pub async fn zones_named(&self, origin: &str) -> Result<Vec<Zone>> {
+        let mut found = Vec::new();
+        let req = self
+            .client
+            .list_hosted_zones_by_name()
+            .dns_name(origin)
+            .max_items(100);
+        let out = self
+            .call("ListHostedZonesByName", || req.clone().send())
+            .await?;
+        for hz in out.hosted_zones() {
+            if crate::zone::normalize_target(hz.name()).unwrap_or_default() == origin {
+                if let Some(z) = self.get_zone(hz.id()).await? {
+                    found.push(z);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The zone named `origin` whose caller reference is `caller_ref`.
     async fn find_own_zone(&self, origin: &str, caller_ref: &str) -> Result<Option<Zone>> {
         let mut next: Option<(String, Option<String>)> = None;

@@ -1,0 +1,250 @@
+//! `zoneshift plan`: the changes a reconcile of a manifest would make, grouped and counted,
+//! without writing anything.
+
+use super::{read_live_zone, LiveZone};
+use crate::api::HostedZoneMigration;
+use crate::route53::Route53;
+use crate::zone::{self, ChangeUnit, DeleteGuard, RecordMap, RecordSet};
+use serde::Serialize;
+use std::time::Duration;
+
+/// What `plan` found.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub domain: String,
+    /// `None` when the zone does not exist yet (a reconcile would create it).
+    pub hosted_zone_id: Option<String>,
+    pub create: Vec<PlannedSet>,
+    pub update: Vec<PlannedUpdate>,
+    pub delete: Vec<PlannedSet>,
+    /// Set when a reconcile would stop instead (maxDeletePercent).
+    pub blocked: Option<String>,
+    /// Records of the source that would not be carried, with the reason.
+    pub not_carried: Vec<String>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.hosted_zone_id.is_none()
+            || !(self.create.is_empty() && self.update.is_empty() && self.delete.is_empty())
+    }
+}
+
+#[derive(Debug, Serialize, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedSet {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_identifier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct PlannedUpdate {
+    pub from: PlannedSet,
+    pub to: PlannedSet,
+}
+
+fn planned(s: &RecordSet) -> PlannedSet {
+    PlannedSet {
+        name: s.key.name.clone(),
+        type_: s.key.rtype.to_string(),
+        set_identifier: s.key.set_identifier.clone(),
+        ttl: s.ttl,
+        values: match &s.alias {
+            Some(a) => vec![format!("ALIAS {} ({})", a.dns_name, a.hosted_zone_id)],
+            None => s.values.clone(),
+        },
+    }
+}
+
+/// Where `plan` reads the source from, when the manifest names one.
+#[derive(Clone, Debug, Default)]
+pub struct SourceOverride {
+    /// The zone file text for `spec.source.zoneFile` (its ConfigMap lives in the cluster).
+    pub zone_file: Option<(String, String)>,
+    /// The TSIG key for `spec.source.axfr.tsigSecretRef` (its Secret lives in the cluster).
+    pub tsig: Option<crate::dns::TsigKey>,
+}
+
+/// Computes the plan of `obj` against Route 53. Only read calls are made.
+pub async fn plan(
+    obj: &HostedZoneMigration,
+    r53: &Route53,
+    zone_id: Option<&str>,
+    source: &SourceOverride,
+    timeout: Duration,
+) -> Result<Plan, String> {
+    let spec = &obj.spec;
+    let origin = zone::normalize_origin(&spec.domain)?;
+    let (imported, not_carried) = match &spec.source {
+        Some(src) if src.zone_file.is_some() => {
+            let (text, path) = source
+                .zone_file
+                .clone()
+                .ok_or("the manifest imports spec.source.zoneFile from a ConfigMap: pass the zone file with --zone-file")?;
+            let (imp, _) =
+                read_live_zone(&origin, &LiveZone::ZoneFile { text, path }, timeout).await?;
+            (
+                imp.sets,
+                imp.skipped.iter().map(ToString::to_string).collect(),
+            )
+        }
+        Some(src) if src.axfr.is_some() => {
+            let axfr = src.axfr.as_ref().ok_or("no axfr")?;
+            if axfr.tsig_secret_ref.is_some() && source.tsig.is_none() {
+                return Err("the manifest transfers with a TSIG key from a Secret: pass the key file with --tsig".into());
+            }
+            let server = src
+                .nameservers
+                .first()
+                .ok_or("spec.source.axfr needs spec.source.nameservers")?;
+            let (imp, _) = read_live_zone(
+                &origin,
+                &LiveZone::Axfr {
+                    server: server.clone(),
+                    tsig: source.tsig.clone(),
+                },
+                timeout,
+            )
+            .await?;
+            (
+                imp.sets,
+                imp.skipped.iter().map(ToString::to_string).collect(),
+            )
+        }
+        _ => (RecordMap::new(), Vec::new()),
+    };
+    let desired =
+        zone::desired_with_import(&spec.domain, &spec.records, &imported).map_err(|errs| {
+            errs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+    let zone = match zone_id.or(spec.hosted_zone.id.as_deref()) {
+        Some(id) => Some(
+            r53.get_zone(id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or(format!("hosted zone {id} does not exist"))?,
+        ),
+        None => {
+            let mut zones = r53.zones_named(&origin).await.map_err(|e| e.to_string())?;
+            match zones.len() {
+                0 => None,
+                1 => zones.pop(),
+                n => return Err(format!(
+                    "{n} hosted zones are named {origin}: pass the one to compare with --zone-id"
+                )),
+            }
+        }
+    };
+    let current = match &zone {
+        Some(z) => {
+            r53.list_records(&z.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .sets
+        }
+        None => RecordMap::new(),
+    };
+    let diff = zone::diff(&desired, &current, &origin, spec.policy.mode);
+    let blocked = DeleteGuard::check(&diff, spec.policy.max_delete_percent).map(|g| g.message());
+    let mut p = Plan {
+        domain: origin,
+        hosted_zone_id: zone.map(|z| z.id),
+        create: Vec::new(),
+        update: Vec::new(),
+        delete: Vec::new(),
+        blocked,
+        not_carried,
+    };
+    for c in &diff.changes {
+        match c {
+            ChangeUnit::Create(s) => p.create.push(planned(s)),
+            ChangeUnit::Update { current, desired } | ChangeUnit::Replace { current, desired } => {
+                p.update.push(PlannedUpdate {
+                    from: planned(current),
+                    to: planned(desired),
+                })
+            }
+            ChangeUnit::Delete(s) => p.delete.push(planned(s)),
+        }
+    }
+    Ok(p)
+}
+
+/// The plan as a person reads it, like `terraform plan`.
+pub fn render_text(p: &Plan) -> String {
+    let line = |s: &PlannedSet| {
+        let id = s
+            .set_identifier
+            .as_ref()
+            .map(|i| format!(" [{i}]"))
+            .unwrap_or_default();
+        let ttl = s.ttl.map(|t| format!(" {t}")).unwrap_or_default();
+        format!("{} {}{id}{ttl} {}", s.name, s.type_, s.values.join(" | "))
+    };
+    let mut out = String::new();
+    match &p.hosted_zone_id {
+        Some(id) => out.push_str(&format!(
+            "zoneshift plan for {} (hosted zone {id})\n",
+            p.domain
+        )),
+        None => out.push_str(&format!(
+            "zoneshift plan for {} (no hosted zone yet: a reconcile creates it)\n",
+            p.domain
+        )),
+    }
+    if !p.create.is_empty() {
+        out.push_str(&format!("\nTo create ({}):\n", p.create.len()));
+        for s in &p.create {
+            out.push_str(&format!("  + {}\n", line(s)));
+        }
+    }
+    if !p.update.is_empty() {
+        out.push_str(&format!("\nTo update ({}):\n", p.update.len()));
+        for u in &p.update {
+            out.push_str(&format!(
+                "  ~ {}\n      was {}\n",
+                line(&u.to),
+                line(&u.from)
+            ));
+        }
+    }
+    if !p.delete.is_empty() {
+        out.push_str(&format!("\nTo delete ({}):\n", p.delete.len()));
+        for s in &p.delete {
+            out.push_str(&format!("  - {}\n", line(s)));
+        }
+    }
+    if !p.not_carried.is_empty() {
+        out.push_str(&format!(
+            "\nNot carried from the source ({}):\n",
+            p.not_carried.len()
+        ));
+        for s in &p.not_carried {
+            out.push_str(&format!("  ! {s}\n"));
+        }
+    }
+    if let Some(b) = &p.blocked {
+        out.push_str(&format!("\nA reconcile would stop here: {b}\n"));
+    }
+    if p.has_changes() {
+        out.push_str(&format!(
+            "\nPlan: {} to create, {} to update, {} to delete.\n",
+            p.create.len(),
+            p.update.len(),
+            p.delete.len()
+        ));
+    } else {
+        out.push_str("\nNo changes: Route 53 already holds the desired records.\n");
+    }
+    out
+}
