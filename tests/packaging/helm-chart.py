@@ -27,6 +27,9 @@ FLAG_VALUES = {
     "--route53-rps": ("route53Rps", 10),
     "--resync-interval": ("resyncInterval", "15m"),
     "--change-poll-interval": ("changePollInterval", "2s"),
+    "--import-interval": ("importInterval", "1m"),
+    "--dns-timeout": ("dnsTimeout", "3s"),
+    "--verify-concurrency": ("verifyConcurrency", 8),
     "--namespace": ("watchNamespace", "dns"),
     "--log-format": ("logFormat", "text"),
 }
