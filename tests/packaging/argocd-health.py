@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from packaging_common import ROOT, Tally
+from packaging_common import NOT_CONDITION_REASONS, REASON_HEALTH, ROOT, Tally
 
 ARGO = ROOT / "deploy" / "argocd"
 LUA = ["lua5.4", "lua5.1"]  # lua5.4 is required; lua5.1 adds gopher-lua's dialect when present
@@ -37,23 +37,6 @@ local hs = chunk()
 io.write(tostring(hs.status), "\31", tostring(hs.message))
 """
 
-# Every CamelCase literal in the files that write conditions is a condition reason with a known
-# health, or one of the other names below. A new reason fails this test until it is placed,
-# here and in health.lua (and described in docs/migration-runbook.md).
-REASON_HEALTH = {
-    "InSync": "Healthy", "ZoneAvailable": "Healthy", "Verified": "Healthy",
-    "ChangePending": "Progressing", "ZoneNotReady": "Progressing", "Reconciling": "Progressing",
-    "AwaitingSync": "Progressing", "Mismatch": "Progressing",
-    "InvalidRecord": "Degraded", "DeleteThresholdExceeded": "Degraded", "ChangeRejected": "Degraded",
-    "Route53Error": "Degraded", "ZoneConflict": "Degraded", "NoUid": "Degraded",
-    "SourceNotFound": "Degraded", "InvalidZoneFile": "Degraded", "TransferFailed": "Degraded",
-    "SourceUnreachable": "Degraded", "NoSourceNameservers": "Degraded",
-}
-# Event reasons and actions (kubectl describe shows them; health does not read events).
-NOT_CONDITION_REASONS = {
-    "ChangesApplied", "ZoneCreated", "ZoneRetained", "RecordsDeleted", "ZoneNotEmpty", "ZoneDeleted",
-    "ShadowMismatch", "ApplyChanges", "CreateZone",
-}
 CONDITION_WRITERS = ["src/plan.rs", "src/controller.rs"]
 
 

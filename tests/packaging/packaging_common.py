@@ -149,6 +149,26 @@ def check_rbac(t: Tally, label: str, rules: list[dict]) -> None:
     t.check(not wild, f"{label}: no wildcard in RBAC rules", str(wild))
 
 
+# --- Condition reasons ----------------------------------------------------------------------
+#
+# Every CamelCase literal in the files that write conditions is a condition reason with a known
+# health, or one of the other names below. A new reason fails this test until it is placed,
+# here and in health.lua (and described in docs/migration-runbook.md).
+REASON_HEALTH = {
+    "InSync": "Healthy", "ZoneAvailable": "Healthy", "Verified": "Healthy",
+    "ChangePending": "Progressing", "ZoneNotReady": "Progressing", "Reconciling": "Progressing",
+    "AwaitingSync": "Progressing", "Mismatch": "Progressing",
+    "InvalidRecord": "Degraded", "DeleteThresholdExceeded": "Degraded", "ChangeRejected": "Degraded",
+    "Route53Error": "Degraded", "ZoneConflict": "Degraded", "NoUid": "Degraded",
+    "SourceNotFound": "Degraded", "InvalidZoneFile": "Degraded", "TransferFailed": "Degraded",
+    "SourceUnreachable": "Degraded", "NoSourceNameservers": "Degraded",
+}
+# Event reasons and actions (kubectl describe shows them; health does not read events).
+NOT_CONDITION_REASONS = {
+    "ChangesApplied", "ZoneCreated", "ZoneRetained", "RecordsDeleted", "ZoneNotEmpty", "ZoneDeleted",
+    "ShadowMismatch", "ApplyChanges", "CreateZone",
+}
+
 # --- AWS operations -------------------------------------------------------------------------
 
 def aws_operations_table() -> dict[str, set[str]]:

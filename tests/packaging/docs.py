@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""The docs say what the code does: docs/operations.md lists exactly the flags of
+`zoneshift run`; docs/migration-runbook.md explains every condition and every reason zoneshift
+writes or the health check knows; the chart's README lists every value; the CHANGELOG has an
+Unreleased section; repository paths the docs name exist."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from packaging_common import REASON_HEALTH, ROOT, Tally
+from packaging_k8s import main_rs_flags
+
+# Named by the docs and written by `make bench` (docs/benchmarks.md), not by this repository yet.
+NOT_YET_WRITTEN = {"docs/benchmarks.md"}
+DOCS = ["README.md", "CHANGELOG.md", "docs/install.md", "docs/operations.md", "docs/migration-runbook.md",
+        "charts/zoneshift/README.md"]
+
+
+def main() -> None:
+    t = Tally("docs")
+    texts = {}
+    for d in DOCS:
+        path = ROOT / d
+        if t.check(path.exists(), f"{d} exists"):
+            texts[d] = path.read_text()
+
+    flags = main_rs_flags()
+    ops = texts.get("docs/operations.md", "")
+    table = set(re.findall(r"^\| `(--[a-z0-9-]+)", ops, re.M))
+    t.check(table == set(flags), "docs/operations.md's flag table lists exactly the flags of src/main.rs",
+            f"src/main.rs: {sorted(flags)}; table: {sorted(table)}")
+    envs = {e for e in flags.values() if e}
+    t.check(all(f"`{e}`" in ops for e in envs), "docs/operations.md names every flag's environment variable", str(sorted(envs)))
+    t.check(all(f"`{f}" in texts.get("CHANGELOG.md", "") for f in flags), "CHANGELOG.md lists every flag")
+    t.check("\n## Unreleased\n" in texts.get("CHANGELOG.md", ""), "CHANGELOG.md has an Unreleased section")
+    planned = [l for l in ops.splitlines() if "--" in l and "planned" in l.lower()]
+    t.check(not any(re.search(r"`--(leader|metrics|health|role|admin)", l) for l in ops.splitlines() if l not in planned),
+            "docs/operations.md names no flag the binary lacks outside a planned note")
+
+    runbook = texts.get("docs/migration-runbook.md", "")
+    types = re.findall(r'pub const \w+: &str = "(\w+)";', (ROOT / "src/api.rs").read_text())
+    t.check(all(f"### {c}" in runbook for c in types), "the runbook has a section for every condition type in src/api.rs",
+            f"missing: {[c for c in types if f'### {c}' not in runbook]}")
+    sample_reasons = set()
+    for f in (ROOT / "deploy/argocd/testdata").glob("*.yaml"):
+        for c in (yaml.safe_load(f.read_text()).get("status") or {}).get("conditions", []):
+            if c["type"] not in ("Stalled", "Reconciling", "Ready"):
+                sample_reasons.add(c["reason"])
+    reasons = set(REASON_HEALTH) | sample_reasons
+    missing = sorted(r for r in reasons if f"`{r}`" not in runbook)
+    t.check(not missing, "the runbook explains every reason src/ writes and the health check's samples use", str(missing))
+
+    chart_readme = texts.get("charts/zoneshift/README.md", "")
+    values = yaml.safe_load((ROOT / "charts/zoneshift/values.yaml").read_text())
+    paths = []
+    for k, v in values.items():
+        if isinstance(v, dict) and v and k not in ("podSecurityContext", "securityContext", "resources"):
+            paths += [f"{k}.{s}" for s in v]
+        else:
+            paths.append(k)
+    missing = [p for p in paths if p not in chart_readme]
+    t.check(not missing, f"the chart's README describes all {len(paths)} values", str(missing))
+    t.check("What was checked, and what was not" in chart_readme, "the chart's README says what was and was not checked")
+
+    named = set()
+    for d, text in texts.items():
+        named |= set(re.findall(r"`((?:deploy|charts|docs|crds|src|tests|scripts|examples)/[A-Za-z0-9_./-]*)`", text))
+        named |= {m for m in re.findall(r"\]\(([^)#]+)\)", text) if not re.match(r"[a-z]+:", m)}
+    gone = sorted(p for p in named if p not in NOT_YET_WRITTEN and not (ROOT / p).exists())
+    t.check(not gone, f"the {len(named)} repository paths the docs name exist", str(gone))
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
