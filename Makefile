@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := eval "$$(scripts/test-env env)"
 
-.PHONY: demo test test-env test-env-down lint crd bench e2e e2e-real-cluster
+.PHONY: demo test test-packaging test-env test-env-down lint crd bench e2e e2e-real-cluster
 
 ## The main job on local defaults: stand-ins up, operator running, a sample migration synced.
 demo:
@@ -16,6 +16,13 @@ test:
 	$(ENV) && cargo test --locked
 	cargo build --locked --quiet
 	$(ENV) && tests/kube-emulator/smoke.sh >/dev/null && tests/e2e/operator-e2e.sh
+	$(MAKE) test-packaging
+
+## The Helm chart, deploy/, the IAM policy, the Argo CD health check, the Dockerfile and the
+## docs, checked against the code (tests/packaging/; needs lua5.4).
+test-packaging:
+	scripts/test-env up
+	tests/packaging/run
 
 ## Formatting, lints and the generated CRD (CI runs these too).
 lint:
@@ -23,9 +30,11 @@ lint:
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo run --quiet -- crd | diff -u crds/hostedzonemigration.yaml - || { echo "crds/ drifted: run make crd"; exit 1; }
 
-## Regenerate crds/ from src/api.rs.
+## Regenerate crds/ from src/api.rs, and its copies in the chart and deploy/.
 crd:
 	cargo run --quiet -- crd > crds/hostedzonemigration.yaml
+	cp crds/hostedzonemigration.yaml charts/zoneshift/crds/hostedzonemigration.yaml
+	cp crds/hostedzonemigration.yaml deploy/crds/hostedzonemigration.yaml
 
 ## Route 53 calls and wall time of syncs (docs/benchmarks.md).
 bench:
