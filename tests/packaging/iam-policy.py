@@ -107,7 +107,9 @@ def main() -> None:
     calls = aws_calls()
     called = called_actions(calls)
     # The adapter also names each operation for its retry and metric labels: the two agree.
-    labels = set(re.findall(r'self\s*\.\s*call\(\s*"(\w+)"', (ROOT / "src/route53/mod.rs").read_text()))
+    labels = set()
+    for path in (ROOT / "src").rglob("*.rs"):
+        labels |= set(re.findall(r'self\s*\.\s*call\(\s*"(\w+)"', path.read_text().split("#[cfg(test)]")[0]))
     t.check(labels == calls["route53"], "the operations found by method name are the ones the adapter labels",
             f"by method: {sorted(calls['route53'])}; labels: {sorted(labels)}")
     t.check(len(called) >= 7, f"found the code's AWS calls: {', '.join(sorted(called))}")
