@@ -6,8 +6,8 @@
 --                not yet verified, NS TTLs, caches expiring after the switch); deletion
 --   Degraded     an invalid spec, an error, a gate only a person can open, the old provider
 --                unhealthy (SourceHealthy False), or kstatus Stalled
---   Suspended    waiting for approval: set spec.cutover.approved to true
---   Healthy      Ready is True and nothing above applies
+--   Suspended    waiting for approval (spec.cutover.approved), or held by spec.cutover.rollback
+--   Healthy      Ready is True and nothing above applies; or a finished rollback
 -- The conditions and their reasons are described in docs/migration-runbook.md.
 --
 -- Argo CD runs this with gopher-lua (Lua 5.1); it uses nothing newer, and only the base,
@@ -26,12 +26,27 @@ local DEGRADED_REASONS = {
   NoUid = true,
   Conflict = true,
   DeleteThresholdExceeded = true, -- the sync would delete too much; nothing was changed
-  DsRecordAtParent = true,        -- CutoverReady: an unsigned zone under a DS record never switches
+  DSPresent = true,               -- CutoverReady: an unsigned zone under a DS record never switches
+  DsRecordAtParent = true,
+  SwitchedBeforeGate = true,      -- CutoverReady: the registrar was switched before the gate opened
+  SwitchedBeforeApproval = true,  -- ... or before approval: watch the old provider closely
+  DelegationChanged = true,       -- Delegated: the parent left Route 53 without a rollback
+  PartialDelegation = true,       -- Delegated: the parent serves only part of the Route 53 set
   -- Errors, retried with backoff, that a person should see while they last.
   ChangeRejected = true,          -- Route 53 refused a change batch
   TransferFailed = true,          -- no source nameserver gave the zone by AXFR
   SourceUnreachable = true,       -- the old provider does not answer
-  UpdateFailed = true,            -- Delegated: Route 53 Domains failed to change the nameservers
+  SourceUnhealthy = true,         -- SourceHealthy: the old provider stopped answering as before
+  SourceNsTtlUnknown = true,      -- CutoverReady: the source's NS TTL cannot be observed
+  ParentUnreachable = true,       -- Delegated: the parent zone cannot be asked
+  RegistrarError = true,          -- Delegated: Route 53 Domains did not change the nameservers
+  UpdateFailed = true,
+}
+
+-- Reasons that hold the migration on purpose until a person acts: Suspended.
+local SUSPENDED_REASONS = {
+  AwaitingApproval = true,        -- CutoverReady: set spec.cutover.approved to true
+  RollbackRequested = true,       -- CutoverReady: spec.cutover.rollback holds it before the switch
 }
 
 -- Phases in which the migration moves or waits on something that passes by itself.
@@ -106,14 +121,22 @@ local function health(obj)
     return "Degraded", describe(ready)
   end
 
-  local cutover = by_type["CutoverReady"]
-  if cutover ~= nil and cutover.status == "False" and cutover.reason == "AwaitingApproval" then
-    return "Suspended", describe(cutover)
+  for _, c in ipairs(current) do
+    if c.status == "False" and SUSPENDED_REASONS[c.reason] then
+      return "Suspended", describe(c)
+    end
   end
+  local cutover = by_type["CutoverReady"]
   -- Every other gate is open but nobody said go (in case the reason is not written yet).
   local approved = obj.spec and obj.spec.cutover and obj.spec.cutover.approved == true
   if status.phase == "AwaitingCutover" and not approved and (cutover == nil or cutover.status ~= "False") then
     return "Suspended", "Waiting for approval: set spec.cutover.approved to true to switch the nameservers."
+  end
+
+  -- A finished rollback: the domain is back with the old provider, as asked.
+  if status.phase == "RolledBack" then
+    local delegated = by_type["Delegated"]
+    return "Healthy", "Rolled back: " .. describe(delegated or ready or { type = "Delegated" })
   end
 
   local reconciling = by_type["Reconciling"]

@@ -72,13 +72,14 @@ def run(lua: str, obj: dict, work: Path) -> tuple[str, str]:
 
 def synthetic(reason: str, health: str) -> dict:
     """A resource whose one interesting condition carries `reason`."""
-    ok = health == "Healthy"
+    ok = health == "Healthy" and reason != "RolledBack"
+    phase = reason if reason in ("RolledBack", "RollingBack") else "Syncing"
     cond = {"type": "RecordsSynced", "status": "True" if ok else "False", "reason": reason,
             "message": f"{reason} happened.", "observedGeneration": 1}
     ready = {"type": "Ready", "status": "True" if ok else "False", "reason": reason,
              "message": f"RecordsSynced: {reason} happened.", "observedGeneration": 1}
     return {"metadata": {"name": "x", "generation": 1},
-            "status": {"observedGeneration": 1, "phase": "Syncing", "conditions": [cond, ready]}}
+            "status": {"observedGeneration": 1, "phase": phase, "conditions": [cond, ready]}}
 
 
 def main() -> None:
@@ -116,7 +117,7 @@ def main() -> None:
         writers = [p for p in sorted((ROOT / "src").rglob("*.rs")) if CONDITION_WRITER.search(p.read_text())]
         t.check(len(writers) >= 2, f"found the files that write conditions: {', '.join(str(p.relative_to(ROOT)) for p in writers)}")
         for f in writers:
-            literals |= set(re.findall(r'"([A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+)"', f.read_text()))
+            literals |= set(re.findall(r'"([A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+|DSPresent)"', f.read_text()))
         condition_types = set(re.findall(r'pub const \w+: &str = "(\w+)";', (ROOT / "src/api.rs").read_text()))
         unplaced = sorted(literals - set(REASON_HEALTH) - NOT_CONDITION_REASONS - condition_types)
         t.check(not unplaced, "every reason in those files has a known health",

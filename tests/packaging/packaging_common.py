@@ -151,7 +151,7 @@ def check_rbac(t: Tally, label: str, rules: list[dict]) -> None:
 
 # --- Condition reasons ----------------------------------------------------------------------
 #
-# Every CamelCase literal in the files that write conditions is a condition reason with a known
+# Every CamelCase literal (and DSPresent) in the files that write conditions is a condition reason with a known
 # health, or one of the other names below. A new reason fails this test until it is placed,
 # here and in health.lua (and described in docs/migration-runbook.md).
 REASON_HEALTH = {
@@ -162,11 +162,21 @@ REASON_HEALTH = {
     "Route53Error": "Degraded", "ZoneConflict": "Degraded", "NoUid": "Degraded",
     "SourceNotFound": "Degraded", "InvalidZoneFile": "Degraded", "TransferFailed": "Degraded",
     "SourceUnreachable": "Degraded", "NoSourceNameservers": "Degraded",
+    # The cutover (CutoverReady, Delegated, Propagated, SourceHealthy).
+    "GateOpen": "Healthy", "Switched": "Healthy", "Released": "Healthy", "Answering": "Healthy",
+    "AwaitingVerification": "Progressing", "Route53NotAnswering": "Progressing", "LoweringTtl": "Progressing",
+    "WaitingForTtlExpiry": "Progressing", "AwaitingRegistrar": "Progressing", "NotSwitched": "Progressing",
+    "Soaking": "Progressing", "RollingBack": "Progressing",
+    "AwaitingApproval": "Suspended", "RollbackRequested": "Suspended",
+    "SourceNsTtlUnknown": "Degraded", "SwitchedBeforeGate": "Degraded", "SwitchedBeforeApproval": "Degraded",
+    "RegistrarError": "Degraded", "PartialDelegation": "Degraded", "ParentUnreachable": "Degraded",
+    "DelegationChanged": "Degraded", "SourceUnhealthy": "Degraded", "DSPresent": "Degraded",
+    "RolledBack": "Healthy",
 }
 # Event reasons and actions (kubectl describe shows them; health does not read events).
 NOT_CONDITION_REASONS = {
     "ChangesApplied", "ZoneCreated", "ZoneRetained", "RecordsDeleted", "ZoneNotEmpty", "ZoneDeleted",
-    "ShadowMismatch", "ApplyChanges", "CreateZone",
+    "ShadowMismatch", "ApplyChanges", "CreateZone", "SwitchNameservers",
 }
 
 # --- AWS operations -------------------------------------------------------------------------
