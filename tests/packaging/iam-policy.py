@@ -98,8 +98,10 @@ def main() -> None:
             print(f"iam-policy: note: no source of {crate} {m.group(1)} in the cargo registry; list not compared")
             continue
         ops = {d for d in os.listdir(dirs[0]) if not d.endswith(".rs")}
-        t.check(ops == table[svc], f"aws-operations.yaml lists exactly the operations of {crate} {m.group(1)}",
-                f"missing: {sorted(ops - table[svc])}; extra: {sorted(table[svc] - ops)}")
+        # Every operation must be listed, or a call to it would go unnoticed; a listed name
+        # the SDK lacks can never be called, so it does no harm.
+        t.check(ops <= table[svc], f"aws-operations.yaml lists every operation of {crate} {m.group(1)}",
+                f"add to tests/packaging/aws-operations.yaml: {sorted(ops - table[svc])}")
     overlap = set.intersection(*table.values())
     t.check(not overlap, "no operation name belongs to two SDK clients", str(overlap))
 
