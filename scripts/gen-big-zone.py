@@ -33,7 +33,7 @@ def main(origin, count):
         elif kind == 8:
             out.append(f"*.wild{i} {ttl} IN A 192.0.2.{i % 250 + 1}")
         else:
-            out.append(f"xn--bcher-kva{i} {ttl} IN A 198.51.100.{i % 250 + 1}")
+            out.append(f"n{i}.xn--bcher-kva {ttl} IN A 198.51.100.{i % 250 + 1}")
         n += 1
         i += 1
     print("\n".join(out))

@@ -417,6 +417,10 @@ pub struct HostedZoneMigrationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_ttls: Option<ObservedTtls>,
 
+    /// The domain's delegation as its parent zone serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<DelegationStatus>,
+
     /// The cutover timeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cutover: Option<CutoverStatus>,
@@ -510,6 +514,9 @@ pub struct ObservedTtls {
     /// The TTL of the apex NS records at the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ns: Option<i64>,
+    /// The TTL of the Route 53 zone's apex NS records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route53_ns: Option<i64>,
     /// The largest record TTL in the desired set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_record: Option<i64>,
@@ -518,20 +525,61 @@ pub struct ObservedTtls {
     pub observed_at: Option<String>,
 }
 
-/// The cutover timeline (RFC 3339 times).
+/// The domain's delegation at its parent zone.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegationStatus {
+    /// The NS set the parent serves for the domain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parent_nameservers: Vec<String>,
+    /// DS records at the parent (a signed delegation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ds: Vec<String>,
+    /// When the parent was asked (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
+    /// Why the parent could not be asked, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The cutover timeline (RFC 3339 times) and what the gate and the soak are computed from.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CutoverStatus {
+    /// When the time conditions of the gate are met (the old NS TTL has expired).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate_opens_at: Option<String>,
+    /// When the source's NS TTL was first seen at or below `loweredNameserverTtl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ns_lowered_since: Option<String>,
+    /// The largest source NS TTL seen before it was lowered (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ns_ttl_before: Option<i64>,
+    /// The largest parent NS TTL seen before the switch (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_ns_ttl_before: Option<i64>,
+    /// When the registrar was asked for the Route 53 nameservers (or a person was told to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
+    /// The Route 53 Domains operation, in `Route53Domains` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    /// When the parent was first seen serving the Route 53 nameservers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switched_at: Option<String>,
+    /// The delegation before the switch: the rollback target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_nameservers: Vec<String>,
+    /// Until when the old provider must keep answering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_provider_releasable_at: Option<String>,
+    /// When the migration completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+    /// When a rollback was seen completed at the parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_at: Option<String>,
 }
 
 /// A standard Kubernetes condition.

@@ -1,12 +1,14 @@
 //! The reconcile loop: observe (Route 53), call the pure planner, act, write status. A
 //! finalizer honours `deletionPolicy`.
 
+use crate::api::{condition, Phase};
 use crate::api::{ChangeInfo, HostedZoneMigration, HostedZoneMigrationStatus, RecordCounts};
 use crate::clock::Clock;
 use crate::dns::import::{import, Imported};
 use crate::dns::query::Authorities;
 use crate::dns::verify::{ask_source, compare, questions};
-use crate::dns::{resolve_server, transfer, zonefile, TsigKey};
+use crate::dns::{observe, resolve_server, transfer, zonefile, TsigKey};
+use crate::plan::cutover;
 use crate::plan::{self, Requeue, SyncOutcome, Timing, ZoneInfo};
 use crate::route53::{caller_reference, AppliedBatch, Route53};
 use crate::zone::{self, ChangeUnit, DeleteGuard};
@@ -17,7 +19,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{predicates, reflector, Predicate, PredicateConfig, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -80,6 +83,11 @@ pub struct DnsSettings {
     pub timeout: Duration,
     /// Queries in flight at once during verification.
     pub concurrency: usize,
+    /// The recursive resolver through which the parent zone is found (default: the
+    /// system's).
+    pub resolver: Option<std::net::SocketAddr>,
+    /// How often the parent and the old provider are asked during the cutover.
+    pub probes: cutover::Probes,
 }
 
 impl Default for DnsSettings {
@@ -87,6 +95,8 @@ impl Default for DnsSettings {
         Self {
             timeout: Duration::from_secs(5),
             concurrency: 32,
+            resolver: None,
+            probes: cutover::Probes::default(),
         }
     }
 }
@@ -97,7 +107,19 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    Controller::new(api, watcher::Config::default().any_semantic())
+    // Only spec changes (generation, which deletion bumps too) and finalizer changes start a
+    // reconcile: zoneshift's own status writes carry timestamps and must not wake it again.
+    // Everything time-bound is driven by the requeue each reconcile returns.
+    let (reader, writer) = reflector::store();
+    let changes = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            PredicateConfig::default(),
+        );
+    Controller::for_stream(changes, reader)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -157,7 +179,34 @@ async fn apply(
     api: &Api<HostedZoneMigration>,
     ctx: &Context,
 ) -> Result<Action> {
-    let (pass, source) = match read_source(obj, ctx).await {
+    let phase = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or_default();
+    // From the moment the switch is asked for, Route 53 is what users are sent to: the old
+    // provider is no longer imported from (it may be emptied or gone), only probed, and what
+    // was imported is never deleted for lack of an import.
+    let switching = matches!(
+        phase,
+        Phase::CuttingOver | Phase::Propagating | Phase::Completed | Phase::RollingBack
+    );
+    let imports = obj
+        .spec
+        .source
+        .as_ref()
+        .is_some_and(|s| s.axfr.is_some() || s.zone_file.is_some());
+    let mode = if switching && imports {
+        zone::SyncMode::UpsertOnly
+    } else {
+        obj.spec.policy.mode
+    };
+    let read = if switching {
+        Ok(None)
+    } else {
+        read_source(obj, ctx).await
+    };
+    let (pass, source) = match read {
         Err((reason, message)) => (
             SyncPass::only(SyncOutcome::SourceFailed { reason, message }),
             Some(plan::SourceObservation {
@@ -166,17 +215,18 @@ async fn apply(
             }),
         ),
         Ok(read) => {
-            let pass = sync(obj, ctx, read.as_ref().map(|r| &r.imported.sets)).await;
+            let pass = sync(obj, ctx, read.as_ref().map(|r| &r.imported.sets), mode).await;
             let source = match &obj.spec.source {
                 None => None,
                 Some(_) => Some(plan::SourceObservation {
                     import: read.map(|r| r.info()),
-                    verification: verify(obj, ctx, &pass).await,
+                    verification: verify(obj, ctx, &pass, phase).await,
                 }),
             };
             (pass, source)
         }
     };
+    let current = pass.current.clone();
     let SyncPass {
         outcome,
         batches,
@@ -185,7 +235,7 @@ async fn apply(
     } = pass;
     let now = ctx.clock.now();
     let prev = obj.status.clone().unwrap_or_default();
-    let (status, requeue) = plan::after_sync(
+    let (mut status, mut requeue) = plan::after_sync(
         &prev,
         obj.metadata.generation,
         &outcome,
@@ -193,6 +243,27 @@ async fn apply(
         now,
         ctx.timing,
     );
+    if let (Some(src), Some(zone_id)) = (&source, status.hosted_zone_id.clone()) {
+        let observation = observe_cutover(obj, ctx, &status, current.as_ref(), src).await;
+        let d = cutover::decide(
+            &obj.spec,
+            &status,
+            &observation,
+            obj.metadata.generation,
+            now,
+            ctx.dns.probes,
+        );
+        status = d.status;
+        act_on_cutover(obj, ctx, &zone_id, d.actions, &mut status).await;
+        plan::summarize(&mut status, true, obj.metadata.generation, now);
+        if let Some(at) = d.next_look {
+            let wait = Duration::from_secs(at.duration_since(now).as_secs().max(1) as u64);
+            requeue = match requeue {
+                Requeue::After(r) => Requeue::After(r.min(wait)),
+                Requeue::OnChange => Requeue::After(wait),
+            };
+        }
+    }
 
     for (i, b) in batches.iter().enumerate() {
         publish(
@@ -478,9 +549,27 @@ async fn read_tsig(ctx: &Context, ns: &str, name: &str) -> Result<TsigKey, (&'st
 }
 
 /// Compares the shadow zone with the source, when this pass left the zone settled.
-async fn verify(obj: &HostedZoneMigration, ctx: &Context, pass: &SyncPass) -> plan::Verification {
+async fn verify(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    pass: &SyncPass,
+    phase: Phase,
+) -> plan::Verification {
+    if matches!(phase, Phase::Completed) {
+        // The old provider may be gone: nothing left to compare it with.
+        return plan::Verification::Skipped;
+    }
     let (Some(desired), Some(current)) = (&pass.desired, &pass.current) else {
         return plan::Verification::AwaitingSync;
+    };
+    // Once the switch is asked for, the old provider is probed for what Route 53 serves.
+    let desired = if matches!(
+        phase,
+        Phase::CuttingOver | Phase::Propagating | Phase::RollingBack
+    ) {
+        current
+    } else {
+        desired
     };
     if !pass.settled() {
         return plan::Verification::AwaitingSync;
@@ -505,14 +594,209 @@ async fn verify(obj: &HostedZoneMigration, ctx: &Context, pass: &SyncPass) -> pl
     plan::Verification::Compared(compare(&origin, desired, current, &answers))
 }
 
+/// Everything the cutover decides on in this pass.
+async fn observe_cutover(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    status: &HostedZoneMigrationStatus,
+    current: Option<&zone::RecordMap>,
+    source: &plan::SourceObservation,
+) -> cutover::Observation {
+    let origin = zone::normalize_origin(&obj.spec.domain).unwrap_or_default();
+    let is_true = |t: &str| {
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == t && c.status == "True")
+    };
+    let mut route53_nameservers: Vec<String> = status
+        .nameservers
+        .iter()
+        .filter_map(|n| zone::normalize_target(n).ok())
+        .collect();
+    route53_nameservers.sort();
+    let route53_ns_ttl = current
+        .and_then(|c| {
+            c.get(&zone::RecordKey::new(
+                origin.clone(),
+                zone::RecordType::Ns,
+                None,
+            ))
+        })
+        .and_then(|s| s.ttl);
+    let resolver = match ctx
+        .dns
+        .resolver
+        .map(Ok)
+        .unwrap_or_else(observe::system_resolver)
+    {
+        Ok(addr) => observe::Resolver::connect(addr, ctx.dns.timeout).await,
+        Err(e) => Err(e),
+    };
+    let (parent, route53_answers) = match &resolver {
+        Ok(r) => (
+            observe::parent_delegation(r, &origin, ctx.dns.timeout).await,
+            observe::answers_for(r, &route53_nameservers, &origin, ctx.dns.timeout).await,
+        ),
+        Err(e) => (Err(e.clone()), Err(e.clone())),
+    };
+    let source_ns_ttl = match obj
+        .spec
+        .source
+        .as_ref()
+        .map(|s| s.nameservers.clone())
+        .unwrap_or_default()
+    {
+        servers if servers.is_empty() => Err("spec.source.nameservers is empty".to_string()),
+        servers => {
+            let mut addrs = Vec::new();
+            for s in &servers {
+                if let Ok(a) = resolve_server(s).await {
+                    addrs.extend(a);
+                }
+            }
+            observe::apex_ns_ttl(
+                &Authorities::connect(&addrs, ctx.dns.timeout).await,
+                &origin,
+            )
+            .await
+        }
+    };
+    let source_failures = match (&source.verification, status.phase) {
+        (plan::Verification::Compared(c), Some(Phase::Propagating)) => Some(
+            c.mismatches
+                .iter()
+                .chain(c.unanswered.iter())
+                .cloned()
+                .collect(),
+        ),
+        _ => None,
+    };
+    let operation = match status.cutover.as_ref().and_then(|c| c.operation_id.clone()) {
+        Some(op) if matches!(status.phase, Some(Phase::CuttingOver | Phase::RollingBack)) => {
+            match ctx.route53.operation_state(&op).await {
+                Ok(s) => Some(s),
+                Err(e) => Some(cutover::OperationState::Failed(e.to_string())),
+            }
+        }
+        _ => None,
+    };
+    cutover::Observation {
+        parent,
+        source_ns_ttl,
+        route53_ns_ttl,
+        route53_nameservers,
+        route53_answers,
+        records_synced: is_true(condition::RECORDS_SYNCED),
+        shadow_verified: is_true(condition::SHADOW_VERIFIED),
+        source_failures,
+        operation,
+    }
+}
+
+/// Performs what the cutover decided, writing the outcome into the status.
+async fn act_on_cutover(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    zone_id: &str,
+    actions: Vec<cutover::Action>,
+    status: &mut HostedZoneMigrationStatus,
+) {
+    let origin = zone::normalize_origin(&obj.spec.domain).unwrap_or_default();
+    for action in actions {
+        match action {
+            cutover::Action::SetRoute53NsTtl(ttl) => {
+                match ctx.route53.set_apex_ns_ttl(zone_id, &origin, ttl).await {
+                    Ok(true) => {
+                        publish(
+                            ctx,
+                            obj,
+                            EventType::Normal,
+                            "NameserverTtlSet",
+                            "Cutover",
+                            format!("The Route 53 zone's NS TTL is now {ttl} s."),
+                        )
+                        .await
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        publish(
+                            ctx,
+                            obj,
+                            EventType::Warning,
+                            "Route53Error",
+                            "Cutover",
+                            format!("Setting the NS TTL to {ttl} s failed: {e}"),
+                        )
+                        .await
+                    }
+                }
+            }
+            cutover::Action::UpdateRegistrarNameservers(ns) => match ctx
+                .route53
+                .update_domain_nameservers(&obj.spec.domain, &ns)
+                .await
+            {
+                Ok(op) => {
+                    status
+                        .cutover
+                        .get_or_insert_with(Default::default)
+                        .operation_id = Some(op.clone());
+                    publish(ctx, obj, EventType::Normal, "RegistrarUpdated", "Cutover", format!(
+                        "Route 53 Domains was asked to set the nameservers to {} (operation {op}).", ns.join(", ")
+                    ))
+                    .await;
+                }
+                Err(e) => {
+                    let msg = format!(
+                        "Route 53 Domains did not accept the nameservers {}: {e}",
+                        ns.join(", ")
+                    );
+                    plan::set_condition(
+                        &mut status.conditions,
+                        condition::DELEGATED,
+                        false,
+                        "RegistrarError",
+                        &msg,
+                        obj.metadata.generation,
+                        ctx.clock.now(),
+                    );
+                    publish(
+                        ctx,
+                        obj,
+                        EventType::Warning,
+                        "RegistrarError",
+                        "Cutover",
+                        msg,
+                    )
+                    .await;
+                }
+            },
+            cutover::Action::Event {
+                warning,
+                reason,
+                message,
+            } => {
+                let t = if warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                };
+                publish(ctx, obj, t, reason, "Cutover", message).await;
+            }
+        }
+    }
+}
+
 /// Observes Route 53 and makes the changes the diff calls for. Returns what happened, the
 /// batches submitted, and an error worth a backoff (a transient or AWS failure).
 async fn sync(
     obj: &HostedZoneMigration,
     ctx: &Context,
     imported: Option<&zone::RecordMap>,
+    mode: zone::SyncMode,
 ) -> SyncPass {
-    let (outcome, batches, error, seen) = sync_records(obj, ctx, imported).await;
+    let (outcome, batches, error, seen) = sync_records(obj, ctx, imported, mode).await;
     let (desired, current) = match seen {
         Some((d, c)) => (Some(d), Some(c)),
         None => (None, None),
@@ -533,6 +817,7 @@ async fn sync_records(
     obj: &HostedZoneMigration,
     ctx: &Context,
     imported: Option<&zone::RecordMap>,
+    mode: zone::SyncMode,
 ) -> (SyncOutcome, Vec<AppliedBatch>, Option<Error>, Seen) {
     let spec = &obj.spec;
     let empty = zone::RecordMap::new();
@@ -649,7 +934,7 @@ async fn sync_records(
             )
         }
     };
-    let diff = zone::diff(&desired, &current.sets, &origin, spec.policy.mode);
+    let diff = zone::diff(&desired, &current.sets, &origin, mode);
     let desired_count = desired
         .keys()
         .filter(|k| !zone::is_apex_protected(k, &origin))
@@ -661,7 +946,12 @@ async fn sync_records(
     };
     if let Some(guard) = DeleteGuard::check(&diff, spec.policy.max_delete_percent) {
         let (reason, message) = plan::delete_blocked(&guard);
-        return (blocked(counts, reason, message), Vec::new(), None, None);
+        return (
+            blocked(counts, reason, message),
+            Vec::new(),
+            None,
+            Some((desired, current.sets)),
+        );
     }
 
     if diff.changes.is_empty() {
@@ -776,10 +1066,20 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
         ))
     })?;
     let current = ctx.route53.list_records(&zone.id).await?;
+    // In a zone zoneshift created and filled from an imported source, every record set is one
+    // it wrote (the import is not re-read on the way out: the old provider may be gone).
+    let imports = spec
+        .source
+        .as_ref()
+        .is_some_and(|s| s.axfr.is_some() || s.zone_file.is_some());
+    let owns_all = zone.caller_reference == own_ref && imports;
+    let managed = |s: &zone::RecordSet| {
+        !s.is_apex_protected(&origin) && (owns_all || desired.contains_key(&s.key))
+    };
     let deletes: Vec<ChangeUnit> = current
         .sets
         .values()
-        .filter(|s| !s.is_apex_protected(&origin) && desired.contains_key(&s.key))
+        .filter(|s| managed(s))
         .map(|s| ChangeUnit::Delete(s.clone()))
         .collect();
     let (batches, error) = ctx.route53.apply(&zone.id, &deletes, &current).await;
@@ -818,7 +1118,7 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
     let others: Vec<String> = current
         .sets
         .values()
-        .filter(|s| !s.is_apex_protected(&origin) && !desired.contains_key(&s.key))
+        .filter(|s| !s.is_apex_protected(&origin) && !managed(s))
         .map(|s| s.key.to_string())
         .collect();
     if !others.is_empty() {

@@ -125,6 +125,19 @@ struct RunArgs {
     #[arg(long, env = "ZS_VERIFY_CONCURRENCY", default_value_t = 32)]
     verify_concurrency: usize,
 
+    /// The recursive resolver (ip[:port]) through which the parent zone of each domain is
+    /// found. Default: the first nameserver of /etc/resolv.conf.
+    #[arg(long, env = "ZS_RESOLVER")]
+    resolver: Option<String>,
+
+    /// How often the parent zone (and Route 53 Domains) is asked while a switch is awaited.
+    #[arg(long, env = "ZS_DELEGATION_POLL_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    delegation_poll_interval: Duration,
+
+    /// How often the old provider is probed after the switch, until it may be released.
+    #[arg(long, env = "ZS_SOURCE_PROBE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    source_probe_interval: Duration,
+
     /// Watch only this namespace (default: all).
     #[arg(long, env = "ZS_NAMESPACE")]
     namespace: Option<String>,
@@ -318,9 +331,21 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         import_interval: args.import_interval,
     };
     let mut ctx = Context::new(client, route53, Arc::new(SystemClock), timing, instance);
+    let resolver = match args.resolver.as_deref() {
+        None => None,
+        Some(r) => match zoneshift::dns::resolve_server(r).await {
+            Ok(addrs) => addrs.first().copied(),
+            Err(e) => return Err(format!("--resolver: {e}").into()),
+        },
+    };
     ctx.dns = DnsSettings {
         timeout: args.dns_timeout,
         concurrency: args.verify_concurrency,
+        resolver,
+        probes: zoneshift::plan::cutover::Probes {
+            poll: args.delegation_poll_interval,
+            source_probe: args.source_probe_interval,
+        },
     };
     let ctx = Arc::new(ctx);
     tracing::info!(endpoint = ?args.route53_endpoint, rps = args.route53_rps, namespace = ?args.namespace, "zoneshift controller starting");

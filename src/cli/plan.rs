@@ -139,9 +139,11 @@ pub async fn plan(
             match zones.len() {
                 0 => None,
                 1 => zones.pop(),
-                n => return Err(format!(
+                n => {
+                    return Err(format!(
                     "{n} hosted zones are named {origin}: pass the one to compare with --zone-id"
-                )),
+                ))
+                }
             }
         }
     };

@@ -5,6 +5,7 @@
 //! pure and hold the decisions.
 
 pub mod import;
+pub mod observe;
 pub mod query;
 pub mod transfer;
 pub mod verify;

@@ -9,6 +9,8 @@ use hickory_proto::tcp::TcpClientStream;
 use hickory_proto::xfer::{DnsHandle, DnsRequestOptions, FirstAnswer};
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a server said about one name and type.
@@ -27,6 +29,7 @@ pub enum Answer {
 pub struct Authorities {
     servers: Vec<(SocketAddr, Option<Client>)>,
     timeout: Duration,
+    sent: Arc<AtomicU64>,
 }
 
 impl Authorities {
@@ -46,7 +49,16 @@ impl Authorities {
             };
             servers.push((addr, client));
         }
-        Authorities { servers, timeout }
+        Authorities {
+            servers,
+            timeout,
+            sent: Arc::default(),
+        }
+    }
+
+    /// Queries sent so far, retries over other servers included.
+    pub fn queries_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// True when no server could be connected to.
@@ -64,6 +76,7 @@ impl Authorities {
                 failures.push(format!("{addr} is unreachable"));
                 continue;
             };
+            self.sent.fetch_add(1, Ordering::Relaxed);
             let mut options = DnsRequestOptions::default();
             options.recursion_desired = false;
             options.use_edns = true;

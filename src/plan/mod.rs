@@ -1,8 +1,11 @@
 //! The phase machine: (spec, previous status, observations, now) -> (next status, when to look
 //! again). Pure: the controller observes, calls this, acts, and writes what it returns.
 //!
-//! This covers `Pending` through `Syncing`; conditions are written `False` with a reason from
-//! the first reconcile on, so a GitOps tool never reads an unreconciled resource as healthy.
+//! This module covers `Pending` through `Verifying`; [`cutover`] covers the phases after.
+//! Conditions are written `False` with a reason from the first reconcile on, so a GitOps tool
+//! never reads an unreconciled resource as healthy.
+
+pub mod cutover;
 
 use crate::api::{
     condition, ChangeInfo, Condition, HostedZoneMigrationStatus, Phase, RecordCounts, SourceStatus,
@@ -69,6 +72,8 @@ pub struct ImportInfo {
 pub enum Verification {
     /// Verification runs once every change is applied.
     AwaitingSync,
+    /// Not verified in this phase (the migration is complete); conditions stay as they are.
+    Skipped,
     /// There is no source nameserver to ask.
     NoNameservers,
     /// The comparison of this pass.
@@ -125,6 +130,18 @@ pub fn after_sync(
 ) -> (HostedZoneMigrationStatus, Requeue) {
     let mut s = prev.clone();
     s.observed_generation = generation;
+    // Once the cutover has started, the phase belongs to it: syncing goes on underneath.
+    let cutover_started = matches!(
+        prev.phase,
+        Some(
+            Phase::AwaitingCutover
+                | Phase::CuttingOver
+                | Phase::Propagating
+                | Phase::Completed
+                | Phase::RollingBack
+                | Phase::RolledBack
+        )
+    );
     let set = |s: &mut HostedZoneMigrationStatus, t: &str, ok: bool, reason: &str, msg: String| {
         set_condition(&mut s.conditions, t, ok, reason, &msg, generation, now)
     };
@@ -152,6 +169,16 @@ pub fn after_sync(
         }
         SyncOutcome::SourceFailed { reason, message } => {
             s.phase = Some(s.phase.unwrap_or(Phase::Pending));
+            if s.hosted_zone_id.is_none() {
+                set(
+                    &mut s,
+                    condition::ZONE_READY,
+                    false,
+                    reason,
+                    "Waiting for the source to be read before any change is made in Route 53."
+                        .into(),
+                );
+            }
             set(
                 &mut s,
                 condition::RECORDS_SYNCED,
@@ -170,7 +197,9 @@ pub fn after_sync(
             Requeue::After(timing.import_interval)
         }
         SyncOutcome::ZoneFailed { reason, message } => {
-            s.phase = Some(Phase::Provisioning);
+            if !cutover_started {
+                s.phase = Some(Phase::Provisioning);
+            }
             set(
                 &mut s,
                 condition::ZONE_READY,
@@ -193,7 +222,9 @@ pub fn after_sync(
             reason,
             message,
         } => {
-            s.phase = Some(Phase::Syncing);
+            if !cutover_started {
+                s.phase = Some(Phase::Syncing);
+            }
             record_zone(&mut s, zone, now, generation);
             s.records = Some(counts.clone());
             set(
@@ -210,7 +241,9 @@ pub fn after_sync(
             counts,
             change,
         } => {
-            s.phase = Some(Phase::Syncing);
+            if !cutover_started {
+                s.phase = Some(Phase::Syncing);
+            }
             record_zone(&mut s, zone, now, generation);
             let mut change = change.clone();
             let prev_change = prev.last_change.as_ref();
@@ -262,7 +295,7 @@ pub fn after_sync(
             Requeue::OnChange => Requeue::After(timing.import_interval),
         };
     }
-    summarize_ready(&mut s, source.is_some(), generation, now);
+    summarize(&mut s, source.is_some(), generation, now);
     (s, requeue)
 }
 
@@ -336,6 +369,7 @@ fn observe_source(
                 );
             }
         }
+        Verification::Skipped => {}
         Verification::NoNameservers => set(
             s,
             false,
@@ -344,7 +378,13 @@ fn observe_source(
                 .into(),
         ),
         Verification::Compared(c) => {
-            if synced {
+            let before_gate = matches!(
+                s.phase,
+                None | Some(
+                    Phase::Pending | Phase::Provisioning | Phase::Syncing | Phase::Verifying
+                )
+            );
+            if synced && before_gate {
                 s.phase = Some(Phase::Verifying);
             }
             let listed: Vec<String> = c
@@ -423,17 +463,30 @@ fn record_zone(
     );
 }
 
-/// `Ready` is true when every condition the phases so far need is true; otherwise it carries
-/// the reason and message of the first that is not.
-fn summarize_ready(
+/// `Ready` summarises the others. Without `spec.source` zoneshift manages records only, and
+/// `Ready` means the zone holds them. With a source it means the migration is complete; until
+/// then it carries the reason and message of what the migration waits for.
+pub fn summarize(
     s: &mut HostedZoneMigrationStatus,
-    verify: bool,
+    migration: bool,
     generation: Option<i64>,
     now: Timestamp,
 ) {
+    let phase = s.phase.unwrap_or_default();
     let mut needed = vec![condition::ZONE_READY, condition::RECORDS_SYNCED];
-    if verify {
-        needed.push(condition::SHADOW_VERIFIED);
+    if migration {
+        let waiting_on = match phase {
+            Phase::Pending | Phase::Provisioning | Phase::Syncing | Phase::Verifying => {
+                vec![condition::SHADOW_VERIFIED, condition::CUTOVER_READY]
+            }
+            Phase::AwaitingCutover => vec![condition::CUTOVER_READY],
+            Phase::CuttingOver | Phase::RollingBack | Phase::RolledBack => {
+                vec![condition::DELEGATED]
+            }
+            Phase::Propagating => vec![condition::SOURCE_HEALTHY, condition::PROPAGATED],
+            Phase::Completed => vec![condition::PROPAGATED],
+        };
+        needed.extend(waiting_on);
     }
     let first_not_true =
         needed
@@ -446,26 +499,34 @@ fn summarize_ready(
                     format!("{t} has not been evaluated yet."),
                 )),
             });
-    match first_not_true {
-        None => set_condition(
-            &mut s.conditions,
-            condition::READY,
+    let (ok, reason, message) = match first_not_true {
+        Some((reason, message)) => (false, reason, message),
+        None if !migration => (
             true,
-            "InSync",
-            "The hosted zone exists and holds every desired record set.",
-            generation,
-            now,
+            "InSync".to_string(),
+            "The hosted zone exists and holds every desired record set.".to_string(),
         ),
-        Some((reason, message)) => set_condition(
-            &mut s.conditions,
-            condition::READY,
+        None if phase == Phase::Completed => (
+            true,
+            "Completed".to_string(),
+            "The domain is served by Route 53 and the old provider may be decommissioned."
+                .to_string(),
+        ),
+        None => (
             false,
-            &reason,
-            &message,
-            generation,
-            now,
+            "Progressing".to_string(),
+            format!("The migration is in phase {phase}."),
         ),
-    }
+    };
+    set_condition(
+        &mut s.conditions,
+        condition::READY,
+        ok,
+        &reason,
+        &message,
+        generation,
+        now,
+    );
 }
 
 /// Sets a condition, keeping its `lastTransitionTime` when its status does not change.

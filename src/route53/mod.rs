@@ -94,6 +94,7 @@ pub const WRITE_OPERATIONS: &[&str] = &[
     "CreateHostedZone",
     "ChangeResourceRecordSets",
     "DeleteHostedZone",
+    "UpdateDomainNameservers",
 ];
 
 /// A hosted zone as zoneshift sees it.
@@ -142,6 +143,8 @@ pub fn caller_reference(uid: &str) -> String {
 #[derive(Clone)]
 pub struct Route53 {
     client: Client,
+    /// Route 53 Domains, for the registrar switch in `Route53Domains` mode.
+    domains: Option<aws_sdk_route53domains::Client>,
     limiter: Arc<DefaultDirectRateLimiter>,
     retry: RetryPolicy,
     pub stats: Arc<CallStats>,
@@ -177,7 +180,15 @@ impl Route53 {
                 .region(aws_config::Region::new("us-east-1"))
                 .build();
         }
-        Self::new(Client::new(&cfg), rps, retry)
+        // Route 53 Domains is served only in us-east-1.
+        let domains_cfg = cfg
+            .clone()
+            .into_builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let mut r = Self::new(Client::new(&cfg), rps, retry);
+        r.domains = Some(aws_sdk_route53domains::Client::new(&domains_cfg));
+        r
     }
 
     /// Wraps an existing client (tests build one from mocks).
@@ -185,6 +196,7 @@ impl Route53 {
         let rps = NonZeroU32::new(rps).unwrap_or(NonZeroU32::MIN);
         Self {
             client,
+            domains: None,
             limiter: Arc::new(RateLimiter::direct(Quota::per_second(rps))),
             retry,
             stats: Arc::new(CallStats::default()),
@@ -509,6 +521,116 @@ impl Route53 {
             id: id.to_string(),
             in_sync,
         })
+    }
+
+    /// Sets the TTL of the zone's apex NS set, keeping its values (the cutover lowers it before
+    /// the switch and raises it after). Returns whether a change was submitted.
+    pub async fn set_apex_ns_ttl(&self, zone_id: &str, origin: &str, ttl: u32) -> Result<bool> {
+        let req = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .start_record_name(origin)
+            .start_record_type(aws_sdk_route53::types::RrType::Ns)
+            .max_items(1);
+        let out = self
+            .call("ListResourceRecordSets", || req.clone().send())
+            .await?;
+        let Some(ns) = out.resource_record_sets().first().filter(|r| {
+            *r.r#type() == aws_sdk_route53::types::RrType::Ns
+                && crate::zone::normalize_target(r.name()).ok().as_deref() == Some(origin)
+        }) else {
+            return Err(Error::Conflict(format!(
+                "hosted zone {zone_id} has no apex NS set"
+            )));
+        };
+        if ns.ttl() == Some(i64::from(ttl)) {
+            return Ok(false);
+        }
+        let mut updated = ns.clone();
+        updated.ttl = Some(i64::from(ttl));
+        let change = convert::change(ChangeAction::Upsert, updated).map_err(invalid)?;
+        let batch = ChangeBatch::builder()
+            .changes(change)
+            .comment(format!("zoneshift: apex NS TTL {ttl}"))
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        let req = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch);
+        self.call("ChangeResourceRecordSets", || req.clone().send())
+            .await?;
+        Ok(true)
+    }
+
+    fn domains(&self) -> Result<&aws_sdk_route53domains::Client> {
+        self.domains
+            .as_ref()
+            .ok_or_else(|| Error::Conflict("no Route 53 Domains client is configured".into()))
+    }
+
+    /// Route 53 Domains: sets the registrar's nameservers for `domain`; returns the operation id.
+    pub async fn update_domain_nameservers(
+        &self,
+        domain: &str,
+        nameservers: &[String],
+    ) -> Result<String> {
+        use aws_sdk_route53domains::types::Nameserver;
+        let mut req = self
+            .domains()?
+            .update_domain_nameservers()
+            .domain_name(domain.trim_end_matches('.'));
+        for n in nameservers {
+            req = req.nameservers(
+                Nameserver::builder()
+                    .name(n.trim_end_matches('.'))
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            );
+        }
+        let out = self
+            .call("UpdateDomainNameservers", || req.clone().send())
+            .await?;
+        Ok(out.operation_id().unwrap_or_default().to_string())
+    }
+
+    /// Route 53 Domains: the state of an operation.
+    pub async fn operation_state(
+        &self,
+        operation_id: &str,
+    ) -> Result<crate::plan::cutover::OperationState> {
+        use crate::plan::cutover::OperationState;
+        use aws_sdk_route53domains::types::OperationStatus;
+        let req = self
+            .domains()?
+            .get_operation_detail()
+            .operation_id(operation_id);
+        let out = self
+            .call("GetOperationDetail", || req.clone().send())
+            .await?;
+        Ok(match out.status() {
+            Some(OperationStatus::Successful) => OperationState::Successful,
+            Some(OperationStatus::Error) | Some(OperationStatus::Failed) => {
+                OperationState::Failed(out.message().unwrap_or("failed").to_string())
+            }
+            _ => OperationState::InProgress,
+        })
+    }
+
+    /// Route 53 Domains: the nameservers the registrar holds for `domain`.
+    pub async fn registrar_nameservers(&self, domain: &str) -> Result<Vec<String>> {
+        let req = self
+            .domains()?
+            .get_domain_detail()
+            .domain_name(domain.trim_end_matches('.'));
+        let out = self.call("GetDomainDetail", || req.clone().send()).await?;
+        Ok(out
+            .nameservers()
+            .iter()
+            .map(|n| n.name().to_string())
+            .collect())
     }
 
     /// Deletes a zone. `Ok(false)` when it was already gone.

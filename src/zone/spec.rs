@@ -40,7 +40,7 @@ pub fn desired_from_spec(
 /// Like [`desired_from_spec`], over the record sets imported from the source: a record in
 /// `records` replaces every imported record set with the same name and type (so a weighted
 /// pair in `records` can replace a plain imported record without leaving a mix Route 53
-/// refuses).
+/// refuses), and CNAMEs replace or are replaced by whatever sits at their name.
 pub fn desired_with_import(
     domain: &str,
     records: &[RecordSpec],
@@ -79,11 +79,26 @@ pub fn desired_with_import(
     }
     let overridden: std::collections::BTreeSet<(String, RecordType)> =
         out.keys().map(|k| (k.name.clone(), k.rtype)).collect();
+    let spec_cname_names: std::collections::BTreeSet<&str> = out
+        .keys()
+        .filter(|k| k.rtype == RecordType::Cname)
+        .map(|k| k.name.as_str())
+        .collect();
+    let spec_names: std::collections::BTreeSet<&str> =
+        out.keys().map(|k| k.name.as_str()).collect();
+    let mut kept = Vec::new();
     for (k, set) in imported {
-        if !overridden.contains(&(k.name.clone(), k.rtype)) {
-            out.insert(k.clone(), set.clone());
+        let replaced = overridden.contains(&(k.name.clone(), k.rtype))
+            // A CNAME in the spec replaces everything imported at its name, and any record in
+            // the spec replaces an imported CNAME at its name (the www CNAME that becomes an
+            // alias): the two cannot coexist.
+            || spec_cname_names.contains(k.name.as_str())
+            || (k.rtype == RecordType::Cname && spec_names.contains(k.name.as_str()));
+        if !replaced {
+            kept.push((k.clone(), set.clone()));
         }
     }
+    out.extend(kept);
     errors.extend(cname_conflicts(&out, &first_index, records));
     if errors.is_empty() {
         Ok(out)

@@ -73,13 +73,23 @@ impl World {
             .expect("fake client");
         let r53 = super::route53().await;
         let clock = ManualClock::new("2026-11-27T00:00:00Z".parse().expect("time"));
-        let ctx = Arc::new(Context::new(
+        let mut ctx = Context::new(
             client.clone(),
             r53.clone(),
             Arc::new(clock),
             Timing::default(),
             "test".into(),
-        ));
+        );
+        // The parent zone is asked through the DNS world's resolver when it runs; otherwise
+        // through a closed port, so the cutover gate says so at once instead of timing out.
+        ctx.dns.resolver = Some(
+            std::env::var("ZS_RESOLVER")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or_else(|| "127.0.0.1:9".parse().expect("addr")),
+        );
+        ctx.dns.timeout = std::time::Duration::from_secs(2);
+        let ctx = Arc::new(ctx);
         World {
             api: Api::namespaced(client.clone(), NS),
             events: Api::namespaced(client, NS),

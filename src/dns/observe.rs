@@ -1,0 +1,215 @@
+//! What the DNS says about the cutover: the delegation the parent zone serves (NS set, its TTL,
+//! DS), the apex NS TTL a zone's own nameservers serve, and whether a set of nameservers
+//! answers authoritatively for the zone.
+//!
+//! The parent is found through a recursive resolver (`--resolver`, default the system's);
+//! everything else is asked of the authorities themselves, recursion off.
+
+use super::query::{Answer, Authorities};
+use crate::plan::cutover::ParentView;
+use crate::zone::normalize_target;
+use hickory_client::client::Client;
+use hickory_proto::op::{Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::runtime::TokioRuntimeProvider;
+use hickory_proto::tcp::TcpClientStream;
+use hickory_proto::xfer::{DnsHandle, DnsRequestOptions, FirstAnswer};
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The system's resolver, from /etc/resolv.conf.
+pub fn system_resolver() -> Result<SocketAddr, String> {
+    let text = std::fs::read_to_string("/etc/resolv.conf")
+        .map_err(|e| format!("/etc/resolv.conf: {e}"))?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .next()
+        .ok_or_else(|| "/etc/resolv.conf names no nameserver".to_string())
+}
+
+/// A recursive resolver, asked over TCP.
+pub struct Resolver {
+    addr: SocketAddr,
+    client: Client,
+    timeout: Duration,
+}
+
+impl Resolver {
+    pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Resolver, String> {
+        let (stream, sender) =
+            TcpClientStream::new(addr, None, Some(timeout), TokioRuntimeProvider::new());
+        let (client, bg) = Client::with_timeout(stream, sender, timeout, None)
+            .await
+            .map_err(|e| format!("resolver {addr}: {e}"))?;
+        tokio::spawn(bg);
+        Ok(Resolver {
+            addr,
+            client,
+            timeout,
+        })
+    }
+
+    /// The records of `rtype` at `name`; empty for NXDOMAIN or NODATA.
+    pub async fn lookup(&self, name: &str, rtype: RecordType) -> Result<Vec<Record>, String> {
+        let qname = Name::from_str(name).map_err(|e| format!("{name}: {e}"))?;
+        let mut options = DnsRequestOptions::default();
+        options.recursion_desired = true;
+        let q = Query::query(qname.clone(), rtype);
+        let resp =
+            tokio::time::timeout(self.timeout, self.client.lookup(q, options).first_answer())
+                .await
+                .map_err(|_| format!("resolver {} timed out on {name} {rtype}", self.addr))?
+                .map_err(|e| format!("resolver {}: {e}", self.addr))?;
+        match resp.response_code() {
+            ResponseCode::NoError | ResponseCode::NXDomain => Ok(resp
+                .answers()
+                .iter()
+                .filter(|r| r.record_type() == rtype)
+                .cloned()
+                .collect()),
+            other => Err(format!(
+                "resolver {} answered {other} for {name} {rtype}",
+                self.addr
+            )),
+        }
+    }
+
+    /// The addresses of a host name.
+    pub async fn addresses(&self, host: &str) -> Result<Vec<SocketAddr>, String> {
+        let records = self.lookup(host, RecordType::A).await?;
+        let addrs: Vec<SocketAddr> = records
+            .iter()
+            .filter_map(|r| match r.data() {
+                RData::A(a) => Some(SocketAddr::new(IpAddr::V4(a.0), 53)),
+                _ => None,
+            })
+            .collect();
+        if addrs.is_empty() {
+            return Err(format!("{host} has no address"));
+        }
+        Ok(addrs)
+    }
+
+    /// The nameservers of the zone that holds `origin`'s delegation: the closest enclosing
+    /// name with an NS set.
+    pub async fn parent_servers(&self, origin: &str) -> Result<(String, Vec<SocketAddr>), String> {
+        let mut parent = origin
+            .split_once('.')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_default();
+        while !parent.is_empty() {
+            let ns = self.lookup(&parent, RecordType::NS).await?;
+            if !ns.is_empty() {
+                let mut addrs = Vec::new();
+                for r in &ns {
+                    if let RData::NS(n) = r.data() {
+                        if let Ok(a) = self.addresses(&n.0.to_ascii()).await {
+                            addrs.extend(a);
+                        }
+                    }
+                }
+                if addrs.is_empty() {
+                    return Err(format!(
+                        "no nameserver of the parent zone {parent} has an address"
+                    ));
+                }
+                return Ok((parent, addrs));
+            }
+            parent = parent
+                .split_once('.')
+                .map(|(_, rest)| rest.to_string())
+                .unwrap_or_default();
+        }
+        Err(format!("no parent zone found for {origin}"))
+    }
+}
+
+/// The delegation of `origin` as its parent's own servers serve it.
+pub async fn parent_delegation(
+    resolver: &Resolver,
+    origin: &str,
+    timeout: Duration,
+) -> Result<ParentView, String> {
+    let (parent, addrs) = resolver.parent_servers(origin).await?;
+    let auth = Authorities::connect(&addrs, timeout).await;
+    let (ns_records, ttl) = match auth.ask(origin, RecordType::NS).await? {
+        Answer::Referral(r) | Answer::Authoritative(r) if !r.is_empty() => {
+            let ttl = r.iter().map(Record::ttl).min().unwrap_or(0);
+            (r, ttl)
+        }
+        _ => {
+            return Err(format!(
+                "the parent zone {parent} has no delegation for {origin}"
+            ))
+        }
+    };
+    let mut nameservers: Vec<String> = ns_records
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::NS(n) => normalize_target(&n.0.to_ascii()).ok(),
+            _ => None,
+        })
+        .collect();
+    nameservers.sort();
+    nameservers.dedup();
+    let ds = match auth.ask(origin, RecordType::DS).await {
+        Ok(Answer::Authoritative(r)) => r.iter().map(|r| r.data().to_string()).collect(),
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            return Err(format!(
+                "the parent zone {parent} did not answer for DS: {e}"
+            ))
+        }
+    };
+    Ok(ParentView {
+        nameservers,
+        ttl,
+        ds,
+    })
+}
+
+/// The apex NS TTL that a zone's own nameservers serve.
+pub async fn apex_ns_ttl(auth: &Authorities, origin: &str) -> Result<u32, String> {
+    match auth.ask(origin, RecordType::NS).await? {
+        Answer::Authoritative(r) if !r.is_empty() => {
+            Ok(r.iter().map(Record::ttl).min().unwrap_or(0))
+        }
+        Answer::Authoritative(_) | Answer::NxDomain => {
+            Err(format!("the nameservers serve no NS set for {origin}"))
+        }
+        Answer::Referral(_) => Err(format!(
+            "the nameservers are not authoritative for {origin}"
+        )),
+    }
+}
+
+/// Whether `servers` (host names) answer authoritatively for `origin`.
+pub async fn answers_for(
+    resolver: &Resolver,
+    servers: &[String],
+    origin: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut addrs = Vec::new();
+    let mut failures = Vec::new();
+    for s in servers {
+        match resolver.addresses(s.trim_end_matches('.')).await {
+            Ok(a) => addrs.extend(a),
+            Err(e) => failures.push(e),
+        }
+    }
+    if addrs.is_empty() {
+        return Err(failures.join("; "));
+    }
+    let auth = Authorities::connect(&addrs, timeout).await;
+    match auth.ask(origin, RecordType::SOA).await? {
+        Answer::Authoritative(r) if !r.is_empty() => Ok(()),
+        _ => Err(format!(
+            "{} do not serve the SOA of {origin}",
+            servers.join(", ")
+        )),
+    }
+}

@@ -1,0 +1,1197 @@
+//! The cutover: the gate, the switch, the soak, completion and rollback, as a pure function of
+//! (spec, status, observations, now). The controller observes, calls [`decide`], performs the
+//! actions it returns, writes the status and looks again at the instant it returns.
+//!
+//! Every timestamp lives in the status, so a restart at any instant resumes where it stopped.
+
+use super::set_condition;
+use crate::api::{
+    condition, CutoverMode, CutoverStatus, DelegationStatus, HostedZoneMigrationSpec,
+    HostedZoneMigrationStatus, Phase,
+};
+use jiff::{SignedDuration, Timestamp};
+use std::time::Duration;
+
+/// What the parent zone serves for the domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentView {
+    /// The NS set, normalised (lowercase, trailing dot) and sorted.
+    pub nameservers: Vec<String>,
+    /// The TTL of that NS set at the parent.
+    pub ttl: u32,
+    /// DS records (presentation format); empty for an unsigned delegation.
+    pub ds: Vec<String>,
+}
+
+/// The state of a Route 53 Domains operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperationState {
+    InProgress,
+    Successful,
+    Failed(String),
+}
+
+/// Everything observed in this pass that the cutover decides on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// The delegation at the parent, or why it could not be asked.
+    pub parent: Result<ParentView, String>,
+    /// The apex NS TTL the source's nameservers serve, or why it is unknown.
+    pub source_ns_ttl: Result<u32, String>,
+    /// The apex NS TTL of the Route 53 zone (from its API).
+    pub route53_ns_ttl: Option<u32>,
+    /// The Route 53 zone's delegation set, normalised and sorted.
+    pub route53_nameservers: Vec<String>,
+    /// Whether the Route 53 nameservers answer authoritatively for the zone (or why not).
+    pub route53_answers: Result<(), String>,
+    /// Whether records are in sync and the shadow zone verified (from this pass's sync).
+    pub records_synced: bool,
+    pub shadow_verified: bool,
+    /// During `Propagating`: the names and types the source no longer answers as Route 53
+    /// does (empty: healthy); `None` when not probed in this pass.
+    pub source_failures: Option<Vec<String>>,
+    /// The registrar operation, in `Route53Domains` mode.
+    pub operation: Option<OperationState>,
+}
+
+/// Something the controller does for the cutover.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// UPSERT the Route 53 zone's apex NS set with this TTL (same values).
+    SetRoute53NsTtl(u32),
+    /// Route 53 Domains: set the registrar's nameservers.
+    UpdateRegistrarNameservers(Vec<String>),
+    /// A Kubernetes Event.
+    Event {
+        warning: bool,
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// What to do, what to write, and when to look again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub status: HostedZoneMigrationStatus,
+    pub actions: Vec<Action>,
+    /// The next instant something can change; `None`: nothing time-bound is pending.
+    pub next_look: Option<Timestamp>,
+}
+
+/// Timing of the observations.
+#[derive(Clone, Copy, Debug)]
+pub struct Probes {
+    /// How often the parent and the registrar are asked while a switch is awaited.
+    pub poll: Duration,
+    /// How often the old provider is probed during `Propagating`.
+    pub source_probe: Duration,
+}
+
+impl Default for Probes {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(30),
+            source_probe: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Parses `minimumSoak` (`24h`, `90m`, `1s`, `1h30m`).
+pub fn parse_soak(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("spec.cutover.minimumSoak {s:?}: {e}"))
+}
+
+fn ts(s: &Option<String>) -> Option<Timestamp> {
+    s.as_deref().and_then(|t| t.parse().ok())
+}
+
+fn plus(t: Timestamp, secs: u64) -> Timestamp {
+    t.checked_add(SignedDuration::from_secs(secs.min(i64::MAX as u64) as i64))
+        .unwrap_or(t)
+}
+
+/// Decides the cutover for this pass. Call it after the sync pass has written its conditions.
+pub fn decide(
+    spec: &HostedZoneMigrationSpec,
+    status: &HostedZoneMigrationStatus,
+    obs: &Observation,
+    generation: Option<i64>,
+    now: Timestamp,
+    probes: Probes,
+) -> Decision {
+    let mut s = status.clone();
+    let mut actions = Vec::new();
+    let c = &spec.cutover;
+    let soak = parse_soak(&c.minimum_soak).unwrap_or(Duration::from_secs(86_400));
+    let lowered = c.lowered_nameserver_ttl.clamp(0, i64::from(u32::MAX)) as u32;
+    let final_ttl = c.final_nameserver_ttl.clamp(0, i64::from(u32::MAX)) as u32;
+    let phase = s.phase.unwrap_or_default();
+    let mut cut = s.cutover.clone().unwrap_or_default();
+
+    // Observations go into the status with their time.
+    record_delegation(&mut s, &obs.parent, now);
+    if let Some(ttl) = obs.route53_ns_ttl {
+        s.observed_ttls
+            .get_or_insert_with(Default::default)
+            .route53_ns = Some(i64::from(ttl));
+    }
+    if let Ok(ttl) = obs.source_ns_ttl {
+        let t = s.observed_ttls.get_or_insert_with(Default::default);
+        t.source_ns = Some(i64::from(ttl));
+        t.observed_at = Some(now.to_string());
+    }
+
+    let route53_set = &obs.route53_nameservers;
+    let parent_set = obs.parent.as_ref().ok().map(|p| p.nameservers.clone());
+    let serves = |set: &[String]| {
+        parent_set
+            .as_deref()
+            .is_some_and(|p| !set.is_empty() && p == set)
+    };
+    let switched_now = serves(route53_set);
+
+    // The Route 53 zone's NS TTL: lowered until the migration completes, final after.
+    let target_ttl = if phase == Phase::Completed {
+        final_ttl
+    } else {
+        lowered
+    };
+    if obs.route53_ns_ttl.is_some_and(|t| t != target_ttl) && obs.records_synced {
+        actions.push(Action::SetRoute53NsTtl(target_ttl));
+    }
+
+    let set = |s: &mut HostedZoneMigrationStatus, t: &str, ok: bool, reason: &str, msg: String| {
+        set_condition(&mut s.conditions, t, ok, reason, &msg, generation, now)
+    };
+    let mut next_look: Option<Timestamp> = None;
+    let mut soon = |at: Timestamp| {
+        next_look = Some(next_look.map_or(at, |n: Timestamp| n.min(at)));
+    };
+
+    match phase {
+        Phase::Pending
+        | Phase::Provisioning
+        | Phase::Syncing
+        | Phase::Verifying
+        | Phase::AwaitingCutover => {
+            // Track the parent's TTL before the switch: parent-centric resolvers keep the old
+            // delegation that long.
+            if let Ok(p) = &obs.parent {
+                if !switched_now {
+                    cut.parent_ns_ttl_before =
+                        Some(cut.parent_ns_ttl_before.unwrap_or(0).max(i64::from(p.ttl)));
+                    if !p.nameservers.is_empty() {
+                        cut.previous_nameservers = p.nameservers.clone();
+                    }
+                }
+            }
+            if switched_now {
+                // The parent already serves Route 53: the switch happened outside the gate.
+                // Reported, not hidden, and the soak runs from now.
+                let reason_gate = if c.approved {
+                    "SwitchedBeforeGate"
+                } else {
+                    "SwitchedBeforeApproval"
+                };
+                let msg = format!(
+                    "The parent already serves the Route 53 nameservers although the cutover gate was not passed ({}). The old provider must keep answering until the soak ends.",
+                    if c.approved { "the gate was closed" } else { "spec.cutover.approved is false" }
+                );
+                actions.push(Action::Event {
+                    warning: true,
+                    reason: reason_gate,
+                    message: msg.clone(),
+                });
+                set(&mut s, condition::CUTOVER_READY, false, reason_gate, msg);
+                enter_propagating(&mut s, &mut cut, now, soak, &mut actions, generation);
+                if let Some(at) = ts(&cut.old_provider_releasable_at) {
+                    soon(at);
+                }
+                soon(plus(now, probes.source_probe.as_secs()));
+            } else {
+                let gate = evaluate_gate(spec, &s, &mut cut, obs, lowered, now);
+                cut.gate_opens_at = gate.opens_at.map(|t| t.to_string());
+                if obs.records_synced && obs.shadow_verified {
+                    s.phase = Some(Phase::AwaitingCutover);
+                }
+                match gate.missing.first() {
+                    None => {
+                        set(
+                            &mut s,
+                            condition::CUTOVER_READY,
+                            true,
+                            "GateOpen",
+                            "Every condition of the gate holds and the cutover is approved.".into(),
+                        );
+                        s.phase = Some(Phase::CuttingOver);
+                        cut.requested_at = Some(now.to_string());
+                        request_switch(c.mode, route53_set, &cut, &mut actions);
+                        set(
+                            &mut s,
+                            condition::DELEGATED,
+                            false,
+                            "AwaitingRegistrar",
+                            awaiting_registrar(c.mode, route53_set),
+                        );
+                        soon(plus(now, probes.poll.as_secs()));
+                    }
+                    Some((reason, _)) => {
+                        let message = gate
+                            .missing
+                            .iter()
+                            .map(|(_, m)| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        set(&mut s, condition::CUTOVER_READY, false, reason, message);
+                        if s.conditions.iter().all(|c| c.type_ != condition::DELEGATED) {
+                            set(
+                                &mut s,
+                                condition::DELEGATED,
+                                false,
+                                "NotSwitched",
+                                "The parent still serves the old provider's nameservers.".into(),
+                            );
+                        }
+                        if let Some(at) = gate.opens_at.filter(|t| *t > now) {
+                            soon(at);
+                        }
+                        soon(plus(now, probes.poll.as_secs()));
+                    }
+                }
+            }
+        }
+        Phase::CuttingOver => {
+            if c.rollback {
+                start_rollback(&mut s, &mut cut, c.mode, &mut actions, generation, now);
+                soon(plus(now, probes.poll.as_secs()));
+            } else if switched_now {
+                enter_propagating(&mut s, &mut cut, now, soak, &mut actions, generation);
+                if let Some(at) = ts(&cut.old_provider_releasable_at) {
+                    soon(at);
+                }
+                soon(plus(now, probes.source_probe.as_secs()));
+            } else {
+                match (&obs.parent, &obs.operation) {
+                    (_, Some(OperationState::Failed(why))) => {
+                        set(
+                            &mut s,
+                            condition::DELEGATED,
+                            false,
+                            "RegistrarError",
+                            format!("Route 53 Domains did not change the nameservers: {why}."),
+                        );
+                    }
+                    (Ok(p), _) if p.nameservers.iter().any(|n| route53_set.contains(n)) => {
+                        set(&mut s, condition::DELEGATED, false, "PartialDelegation", format!(
+                            "The parent serves a mix of nameservers ({}); the switch counts only once it serves exactly {}. Fix the NS set at the registrar.",
+                            p.nameservers.join(", "), route53_set.join(", ")
+                        ));
+                    }
+                    (Err(e), _) => set(
+                        &mut s,
+                        condition::DELEGATED,
+                        false,
+                        "ParentUnreachable",
+                        format!("The parent zone could not be asked: {e}."),
+                    ),
+                    _ => set(
+                        &mut s,
+                        condition::DELEGATED,
+                        false,
+                        "AwaitingRegistrar",
+                        awaiting_registrar(c.mode, route53_set),
+                    ),
+                }
+                soon(plus(now, probes.poll.as_secs()));
+            }
+        }
+        Phase::Propagating => {
+            if c.rollback {
+                start_rollback(&mut s, &mut cut, c.mode, &mut actions, generation, now);
+                soon(plus(now, probes.poll.as_secs()));
+            } else {
+                let releasable = ts(&cut.old_provider_releasable_at).unwrap_or(now);
+                if let Some(failures) = &obs.source_failures {
+                    if failures.is_empty() {
+                        set(
+                            &mut s,
+                            condition::SOURCE_HEALTHY,
+                            true,
+                            "Answering",
+                            "The old provider still answers as Route 53 does.".into(),
+                        );
+                    } else {
+                        let left = releasable.duration_since(now);
+                        let msg = format!(
+                            "The old provider stopped answering as Route 53 does for {} names and types (the first: {}). Resolvers that cached the old delegation may still send users there for {} more (until {releasable}). Restore the old provider's records now.",
+                            failures.len(), failures[0], human(left)
+                        );
+                        let was_healthy = s
+                            .conditions
+                            .iter()
+                            .any(|c| c.type_ == condition::SOURCE_HEALTHY && c.status == "True");
+                        if was_healthy
+                            || s.conditions
+                                .iter()
+                                .all(|c| c.type_ != condition::SOURCE_HEALTHY)
+                        {
+                            actions.push(Action::Event {
+                                warning: true,
+                                reason: "SourceUnhealthy",
+                                message: msg.clone(),
+                            });
+                        }
+                        set(
+                            &mut s,
+                            condition::SOURCE_HEALTHY,
+                            false,
+                            "SourceUnhealthy",
+                            msg,
+                        );
+                    }
+                }
+                if !switched_now && obs.parent.is_ok() {
+                    set(&mut s, condition::DELEGATED, false, "DelegationChanged", "The parent no longer serves the Route 53 nameservers, although no rollback was asked for.".into());
+                } else if switched_now {
+                    set(
+                        &mut s,
+                        condition::DELEGATED,
+                        true,
+                        "Switched",
+                        format!(
+                            "The parent serves the Route 53 nameservers since {}.",
+                            cut.switched_at.clone().unwrap_or_default()
+                        ),
+                    );
+                }
+                if now >= releasable {
+                    s.phase = Some(Phase::Completed);
+                    cut.completed_at = Some(now.to_string());
+                    set(&mut s, condition::PROPAGATED, true, "Released", format!(
+                        "Every cached copy of the old delegation has expired (since {releasable}); the old provider may be decommissioned."
+                    ));
+                    actions.push(Action::SetRoute53NsTtl(final_ttl));
+                    actions.push(Action::Event { warning: false, reason: "Completed", message: format!(
+                        "The migration is complete: the old provider may be decommissioned; the Route 53 NS TTL is raised to {final_ttl} s."
+                    ) });
+                } else {
+                    set(&mut s, condition::PROPAGATED, false, "Soaking", format!(
+                        "Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."
+                    ));
+                    soon(releasable);
+                    soon(plus(now, probes.source_probe.as_secs()));
+                }
+            }
+        }
+        Phase::Completed => {
+            if c.rollback {
+                start_rollback(&mut s, &mut cut, c.mode, &mut actions, generation, now);
+                soon(plus(now, probes.poll.as_secs()));
+            }
+        }
+        Phase::RollingBack => {
+            if !cut.previous_nameservers.is_empty() && serves(&cut.previous_nameservers) {
+                s.phase = Some(Phase::RolledBack);
+                cut.rolled_back_at = Some(now.to_string());
+                set(
+                    &mut s,
+                    condition::DELEGATED,
+                    false,
+                    "RolledBack",
+                    format!(
+                        "The parent serves the previous nameservers again ({}).",
+                        cut.previous_nameservers.join(", ")
+                    ),
+                );
+                actions.push(Action::Event {
+                    warning: false,
+                    reason: "RolledBack",
+                    message: "The delegation is back on the previous nameservers.".into(),
+                });
+            } else {
+                set(
+                    &mut s,
+                    condition::DELEGATED,
+                    false,
+                    "RollingBack",
+                    format!(
+                        "Waiting for the parent to serve the previous nameservers again: {}.",
+                        cut.previous_nameservers.join(", ")
+                    ),
+                );
+                soon(plus(now, probes.poll.as_secs()));
+            }
+        }
+        Phase::RolledBack => {
+            if !c.rollback {
+                // Asked to go forward again: the gate applies from the start.
+                s.phase = Some(Phase::AwaitingCutover);
+                cut = CutoverStatus {
+                    previous_nameservers: cut.previous_nameservers.clone(),
+                    source_ns_ttl_before: cut.source_ns_ttl_before,
+                    parent_ns_ttl_before: cut.parent_ns_ttl_before,
+                    ..Default::default()
+                };
+                soon(now);
+            }
+        }
+    }
+    s.cutover = Some(cut);
+    Decision {
+        status: s,
+        actions,
+        next_look,
+    }
+}
+
+struct Gate {
+    /// (reason, sentence) for each condition not met, in the order a person fixes them.
+    missing: Vec<(&'static str, String)>,
+    opens_at: Option<Timestamp>,
+}
+
+fn evaluate_gate(
+    spec: &HostedZoneMigrationSpec,
+    _s: &HostedZoneMigrationStatus,
+    cut: &mut CutoverStatus,
+    obs: &Observation,
+    lowered: u32,
+    now: Timestamp,
+) -> Gate {
+    let c = &spec.cutover;
+    let mut missing: Vec<(&'static str, String)> = Vec::new();
+    let mut opens_at = None;
+    if c.rollback {
+        missing.push((
+            "RollbackRequested",
+            "spec.cutover.rollback is true: the cutover does not go forward.".into(),
+        ));
+    }
+    if !obs.records_synced {
+        missing.push((
+            "AwaitingSync",
+            "The records are not in sync in Route 53 yet.".into(),
+        ));
+    }
+    if !obs.shadow_verified {
+        missing.push((
+            "AwaitingVerification",
+            "The shadow zone is not verified against the source yet (see ShadowVerified).".into(),
+        ));
+    }
+    if let Err(e) = &obs.route53_answers {
+        missing.push((
+            "Route53NotAnswering",
+            format!("The Route 53 nameservers do not answer for the zone yet: {e}."),
+        ));
+    }
+    match obs.route53_ns_ttl {
+        Some(t) if t == lowered => {}
+        Some(t) => missing.push((
+            "LoweringTtl",
+            format!("The Route 53 zone's NS TTL is {t} s and is being set to {lowered} s."),
+        )),
+        None => missing.push((
+            "LoweringTtl",
+            "The Route 53 zone's NS TTL is not known yet.".into(),
+        )),
+    }
+    match &obs.source_ns_ttl {
+        Err(e) => missing.push((
+            "SourceNsTtlUnknown",
+            format!("The source's NS TTL could not be observed: {e}."),
+        )),
+        Ok(ttl) if *ttl > lowered => {
+            cut.source_ns_ttl_before =
+                Some(cut.source_ns_ttl_before.unwrap_or(0).max(i64::from(*ttl)));
+            cut.source_ns_lowered_since = None;
+            missing.push(("LoweringTtl", format!(
+                "Lower the NS TTL at the old provider to {lowered} s or less (it serves {ttl} s); the gate then waits for the old TTL to expire."
+            )));
+        }
+        Ok(_) => {
+            let since = ts(&cut.source_ns_lowered_since).unwrap_or(now);
+            cut.source_ns_lowered_since = Some(since.to_string());
+            // Seen lowered from the first look: what it was before is unknown, so the gate
+            // waits the parent's TTL, the longest any resolver could have cached it.
+            let before = cut
+                .source_ns_ttl_before
+                .or(cut.parent_ns_ttl_before)
+                .unwrap_or(i64::from(lowered))
+                .max(0) as u64;
+            let at = plus(since, before);
+            opens_at = Some(at);
+            if now < at {
+                missing.push(("WaitingForTtlExpiry", format!(
+                    "The old NS TTL ({before} s) must expire after it was lowered at {since}: waiting until {at}."
+                )));
+            }
+        }
+    }
+    match &obs.parent {
+        Err(e) => missing.push(("ParentUnreachable", format!("The parent zone's delegation could not be observed: {e}."))),
+        Ok(p) if !p.ds.is_empty() => missing.push(("DSPresent", format!(
+            "The parent publishes DS records ({}): an unsigned Route 53 zone under a DS fails validation for every validating resolver. Remove the DS at the registrar (and wait its TTL) first.",
+            p.ds.join("; ")
+        ))),
+        Ok(_) => {}
+    }
+    if !c.approved {
+        missing.push((
+            "AwaitingApproval",
+            "Approve the switch: set spec.cutover.approved to true.".into(),
+        ));
+    }
+    Gate { missing, opens_at }
+}
+
+fn request_switch(
+    mode: CutoverMode,
+    route53_set: &[String],
+    cut: &CutoverStatus,
+    actions: &mut Vec<Action>,
+) {
+    match mode {
+        CutoverMode::Route53Domains => {
+            if cut.operation_id.is_none() {
+                actions.push(Action::UpdateRegistrarNameservers(route53_set.to_vec()));
+            }
+        }
+        CutoverMode::Manual => actions.push(Action::Event {
+            warning: false,
+            reason: "SwitchNameservers",
+            message: format!(
+                "The gate is open: set the domain's nameservers at the registrar to {}.",
+                route53_set.join(", ")
+            ),
+        }),
+    }
+}
+
+fn awaiting_registrar(mode: CutoverMode, route53_set: &[String]) -> String {
+    match mode {
+        CutoverMode::Manual => format!(
+            "Set the domain's nameservers at the registrar to {}; zoneshift watches the parent zone.",
+            route53_set.join(", ")
+        ),
+        CutoverMode::Route53Domains => format!(
+            "Route 53 Domains was asked to set the nameservers to {}; waiting for the parent zone to serve them.",
+            route53_set.join(", ")
+        ),
+    }
+}
+
+fn enter_propagating(
+    s: &mut HostedZoneMigrationStatus,
+    cut: &mut CutoverStatus,
+    now: Timestamp,
+    soak: Duration,
+    actions: &mut Vec<Action>,
+    generation: Option<i64>,
+) {
+    let switched = ts(&cut.switched_at).unwrap_or(now);
+    cut.switched_at = Some(switched.to_string());
+    let horizon = cut
+        .parent_ns_ttl_before
+        .unwrap_or(0)
+        .max(cut.source_ns_ttl_before.unwrap_or(0))
+        .max(soak.as_secs() as i64)
+        .max(0) as u64;
+    let releasable = plus(switched, horizon);
+    cut.old_provider_releasable_at = Some(releasable.to_string());
+    s.phase = Some(Phase::Propagating);
+    set_condition(
+        &mut s.conditions,
+        condition::DELEGATED,
+        true,
+        "Switched",
+        &format!("The parent serves the Route 53 nameservers since {switched}."),
+        generation,
+        now,
+    );
+    set_condition(&mut s.conditions, condition::PROPAGATED, false, "Soaking", &format!("Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."), generation, now);
+    actions.push(Action::Event {
+        warning: false,
+        reason: "Switched",
+        message: format!("The parent serves the Route 53 nameservers. Keep the old provider serving until {releasable}."),
+    });
+}
+
+fn start_rollback(
+    s: &mut HostedZoneMigrationStatus,
+    cut: &mut CutoverStatus,
+    mode: CutoverMode,
+    actions: &mut Vec<Action>,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    s.phase = Some(Phase::RollingBack);
+    let target = cut.previous_nameservers.join(", ");
+    if mode == CutoverMode::Route53Domains && !cut.previous_nameservers.is_empty() {
+        actions.push(Action::UpdateRegistrarNameservers(
+            cut.previous_nameservers.clone(),
+        ));
+    }
+    actions.push(Action::Event {
+        warning: true,
+        reason: "RollingBack",
+        message: match mode {
+            CutoverMode::Manual => format!(
+                "Rollback asked: set the domain's nameservers at the registrar back to {target}."
+            ),
+            CutoverMode::Route53Domains => {
+                format!("Rollback asked: Route 53 Domains is set back to {target}.")
+            }
+        },
+    });
+    set_condition(
+        &mut s.conditions,
+        condition::DELEGATED,
+        false,
+        "RollingBack",
+        &format!("Waiting for the parent to serve the previous nameservers again: {target}."),
+        generation,
+        now,
+    );
+}
+
+fn record_delegation(
+    s: &mut HostedZoneMigrationStatus,
+    parent: &Result<ParentView, String>,
+    now: Timestamp,
+) {
+    let d = s.delegation.get_or_insert_with(DelegationStatus::default);
+    d.observed_at = Some(now.to_string());
+    match parent {
+        Ok(p) => {
+            d.parent_nameservers = p.nameservers.clone();
+            d.ds = p.ds.clone();
+            d.error = None;
+            let t = s.observed_ttls.get_or_insert_with(Default::default);
+            t.parent_ns = Some(i64::from(p.ttl));
+        }
+        Err(e) => d.error = Some(e.clone()),
+    }
+}
+
+fn human(d: SignedDuration) -> String {
+    let secs = d.as_secs().max(0);
+    match secs {
+        s if s >= 3600 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CutoverSpec, HostedZoneMigrationSpec};
+
+    const OLD: [&str; 2] = ["ns1.old-provider.net.", "ns2.old-provider.net."];
+    const NEW: [&str; 4] = [
+        "ns-1.awsdns-01.org.",
+        "ns-2.awsdns-02.co.uk.",
+        "ns-3.awsdns-03.com.",
+        "ns-4.awsdns-04.net.",
+    ];
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+    fn at(secs: i64) -> Timestamp {
+        t("2026-11-27T00:00:00Z")
+            .checked_add(SignedDuration::from_secs(secs))
+            .unwrap()
+    }
+    fn set(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn spec(mode: CutoverMode, approved: bool) -> HostedZoneMigrationSpec {
+        HostedZoneMigrationSpec {
+            domain: "example.com".into(),
+            cutover: CutoverSpec {
+                mode,
+                approved,
+                lowered_nameserver_ttl: 60,
+                final_nameserver_ttl: 172_800,
+                minimum_soak: "30m".into(),
+                rollback: false,
+            },
+            ..Default::default()
+        }
+    }
+
+    fn obs(parent: &[&str]) -> Observation {
+        Observation {
+            parent: Ok(ParentView {
+                nameservers: set(parent),
+                ttl: 3600,
+                ds: vec![],
+            }),
+            source_ns_ttl: Ok(60),
+            route53_ns_ttl: Some(60),
+            route53_nameservers: set(&NEW),
+            route53_answers: Ok(()),
+            records_synced: true,
+            shadow_verified: true,
+            source_failures: None,
+            operation: None,
+        }
+    }
+
+    /// A change to the inputs that closes the gate.
+    type Tweak = Box<dyn Fn(&mut Observation, &mut HostedZoneMigrationSpec)>;
+
+    fn verifying() -> HostedZoneMigrationStatus {
+        HostedZoneMigrationStatus {
+            phase: Some(Phase::Verifying),
+            ..Default::default()
+        }
+    }
+
+    fn cond<'a>(s: &'a HostedZoneMigrationStatus, ty: &str) -> &'a crate::api::Condition {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == ty)
+            .unwrap_or_else(|| panic!("no {ty}"))
+    }
+
+    fn run(
+        sp: &HostedZoneMigrationSpec,
+        st: &HostedZoneMigrationStatus,
+        o: &Observation,
+        now: Timestamp,
+    ) -> Decision {
+        decide(
+            sp,
+            st,
+            o,
+            Some(1),
+            now,
+            Probes {
+                poll: Duration::from_secs(5),
+                source_probe: Duration::from_secs(5),
+            },
+        )
+    }
+
+    /// The whole way: lower, wait out the old TTL, approve, switch, soak, complete.
+    #[test]
+    fn the_whole_cutover_with_its_timers() {
+        let mut sp = spec(CutoverMode::Manual, false);
+        let mut o = obs(&OLD);
+        // The source still serves its old NS TTL.
+        o.source_ns_ttl = Ok(3600);
+        let d = run(&sp, &verifying(), &o, at(0));
+        assert_eq!(d.status.phase, Some(Phase::AwaitingCutover));
+        assert_eq!(cond(&d.status, "CutoverReady").reason, "LoweringTtl");
+        assert_eq!(
+            d.status.cutover.as_ref().unwrap().source_ns_ttl_before,
+            Some(3600)
+        );
+
+        // Lowered at +100 s: the gate opens when the old TTL has run out, at +3700 s.
+        o.source_ns_ttl = Ok(60);
+        let d = run(&sp, &d.status, &o, at(100));
+        let c = cond(&d.status, "CutoverReady");
+        assert_eq!(c.reason, "WaitingForTtlExpiry", "{}", c.message);
+        assert!(
+            c.message.contains("AwaitingApproval") || c.message.contains("Approve the switch"),
+            "every missing item is listed: {}",
+            c.message
+        );
+        assert_eq!(
+            d.status.cutover.as_ref().unwrap().gate_opens_at.as_deref(),
+            Some(at(3700).to_string().as_str())
+        );
+        assert_eq!(
+            d.next_look,
+            Some(at(105)),
+            "looks again at the next poll, and no later than the gate"
+        );
+
+        // At +3700 s only the approval is missing.
+        let d = run(&sp, &d.status, &o, at(3700));
+        assert_eq!(cond(&d.status, "CutoverReady").reason, "AwaitingApproval");
+        assert_eq!(d.status.phase, Some(Phase::AwaitingCutover));
+
+        // Approved: the gate opens, a person is told the nameservers.
+        sp.cutover.approved = true;
+        let d = run(&sp, &d.status, &o, at(3710));
+        assert_eq!(d.status.phase, Some(Phase::CuttingOver));
+        assert_eq!(cond(&d.status, "CutoverReady").status, "True");
+        assert!(d.actions.iter().any(|a| matches!(a, Action::Event { reason: "SwitchNameservers", message, .. } if message.contains("ns-1.awsdns-01.org."))));
+        assert_eq!(cond(&d.status, "Delegated").reason, "AwaitingRegistrar");
+
+        // The parent shows a mix: not a switch.
+        let d = run(
+            &sp,
+            &d.status,
+            &obs(&["ns1.old-provider.net.", "ns-1.awsdns-01.org."]),
+            at(3720),
+        );
+        assert_eq!(d.status.phase, Some(Phase::CuttingOver));
+        assert_eq!(cond(&d.status, "Delegated").reason, "PartialDelegation");
+
+        // The parent serves Route 53: switchedAt, and the release after the longest TTL.
+        let d = run(&sp, &d.status, &obs(&NEW), at(4000));
+        assert_eq!(d.status.phase, Some(Phase::Propagating));
+        let cut = d.status.cutover.clone().unwrap();
+        assert_eq!(
+            cut.switched_at.as_deref(),
+            Some(at(4000).to_string().as_str())
+        );
+        assert_eq!(
+            cut.old_provider_releasable_at.as_deref(),
+            Some(at(4000 + 3600).to_string().as_str()),
+            "parent TTL 3600 > soak 1800"
+        );
+        assert_eq!(cut.previous_nameservers, set(&OLD));
+        assert_eq!(cond(&d.status, "Delegated").status, "True");
+
+        // The old provider stops answering during the soak: caught, with how long it matters.
+        let mut o2 = obs(&NEW);
+        o2.source_failures = Some(vec![
+            "www.example.com. A: source has nothing, Route 53 has 192.0.2.1".into(),
+        ]);
+        let d2 = run(&sp, &d.status, &o2, at(4100));
+        let c = cond(&d2.status, "SourceHealthy");
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "SourceUnhealthy")
+        );
+        assert!(c.message.contains("58m20s more"), "{}", c.message);
+        assert!(d2.actions.iter().any(|a| matches!(
+            a,
+            Action::Event {
+                warning: true,
+                reason: "SourceUnhealthy",
+                ..
+            }
+        )));
+
+        // Healthy again, then the release time: completed, NS TTL raised.
+        let mut o3 = obs(&NEW);
+        o3.source_failures = Some(vec![]);
+        let d3 = run(&sp, &d2.status, &o3, at(4200));
+        assert_eq!(cond(&d3.status, "SourceHealthy").status, "True");
+        assert_eq!(d3.next_look, Some(at(4205)));
+        let d4 = run(&sp, &d3.status, &obs(&NEW), at(7600));
+        assert_eq!(d4.status.phase, Some(Phase::Completed));
+        assert_eq!(cond(&d4.status, "Propagated").status, "True");
+        assert!(d4.actions.contains(&Action::SetRoute53NsTtl(172_800)));
+        // Afterwards the final TTL is held.
+        let mut o5 = obs(&NEW);
+        o5.route53_ns_ttl = Some(60);
+        assert!(run(&sp, &d4.status, &o5, at(7700))
+            .actions
+            .contains(&Action::SetRoute53NsTtl(172_800)));
+    }
+
+    #[test]
+    fn each_reason_the_gate_stays_closed() {
+        let sp = spec(CutoverMode::Manual, true);
+        let lowered_long_ago = {
+            let mut st = verifying();
+            st.cutover = Some(CutoverStatus {
+                source_ns_lowered_since: Some(at(-100_000).to_string()),
+                source_ns_ttl_before: Some(3600),
+                ..Default::default()
+            });
+            st
+        };
+        let cases: Vec<(&str, Tweak)> = vec![
+            ("AwaitingSync", Box::new(|o, _| o.records_synced = false)),
+            (
+                "AwaitingVerification",
+                Box::new(|o, _| o.shadow_verified = false),
+            ),
+            (
+                "Route53NotAnswering",
+                Box::new(|o, _| o.route53_answers = Err("no answer".into())),
+            ),
+            (
+                "LoweringTtl",
+                Box::new(|o, _| o.route53_ns_ttl = Some(172_800)),
+            ),
+            ("LoweringTtl", Box::new(|o, _| o.source_ns_ttl = Ok(86_400))),
+            (
+                "SourceNsTtlUnknown",
+                Box::new(|o, _| o.source_ns_ttl = Err("timed out".into())),
+            ),
+            (
+                "ParentUnreachable",
+                Box::new(|o, _| o.parent = Err("SERVFAIL".into())),
+            ),
+            (
+                "DSPresent",
+                Box::new(|o, _| {
+                    if let Ok(p) = o.parent.as_mut() {
+                        p.ds = vec!["12345 13 2 ABCD".into()];
+                    }
+                }),
+            ),
+            (
+                "RollbackRequested",
+                Box::new(|_, s| s.cutover.rollback = true),
+            ),
+            (
+                "AwaitingApproval",
+                Box::new(|_, s| s.cutover.approved = false),
+            ),
+        ];
+        // With nothing missing, the gate opens.
+        assert_eq!(
+            run(&sp, &lowered_long_ago, &obs(&OLD), at(0)).status.phase,
+            Some(Phase::CuttingOver)
+        );
+        for (want, change) in cases {
+            let mut o = obs(&OLD);
+            let mut s2 = sp.clone();
+            change(&mut o, &mut s2);
+            let d = run(&s2, &lowered_long_ago, &o, at(0));
+            assert_ne!(d.status.phase, Some(Phase::CuttingOver), "{want}");
+            let c = cond(&d.status, "CutoverReady");
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_str()),
+                ("False", want),
+                "{}",
+                c.message
+            );
+            assert!(!d
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::UpdateRegistrarNameservers(_))));
+        }
+    }
+
+    #[test]
+    fn a_ds_at_the_parent_is_explained() {
+        let mut o = obs(&OLD);
+        if let Ok(p) = o.parent.as_mut() {
+            p.ds = vec!["12345 13 2 ABCD".into()];
+        }
+        let d = run(&spec(CutoverMode::Manual, true), &verifying(), &o, at(0));
+        let c = cond(&d.status, "CutoverReady");
+        assert!(
+            c.message
+                .contains("fails validation for every validating resolver"),
+            "{}",
+            c.message
+        );
+        assert_eq!(
+            d.status.delegation.as_ref().unwrap().ds,
+            vec!["12345 13 2 ABCD".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_switch_before_approval_is_reported_and_soaked() {
+        let d = run(
+            &spec(CutoverMode::Manual, false),
+            &verifying(),
+            &obs(&NEW),
+            at(50),
+        );
+        assert_eq!(d.status.phase, Some(Phase::Propagating));
+        assert_eq!(
+            cond(&d.status, "CutoverReady").reason,
+            "SwitchedBeforeApproval"
+        );
+        assert!(d.actions.iter().any(|a| matches!(
+            a,
+            Action::Event {
+                warning: true,
+                reason: "SwitchedBeforeApproval",
+                ..
+            }
+        )));
+        assert_eq!(
+            d.status
+                .cutover
+                .unwrap()
+                .old_provider_releasable_at
+                .as_deref(),
+            Some(at(50 + 1800).to_string().as_str())
+        );
+    }
+
+    #[test]
+    fn route53_domains_mode_asks_once() {
+        let sp = spec(CutoverMode::Route53Domains, true);
+        let mut st = verifying();
+        st.cutover = Some(CutoverStatus {
+            source_ns_lowered_since: Some(at(-100_000).to_string()),
+            source_ns_ttl_before: Some(60),
+            ..Default::default()
+        });
+        let d = run(&sp, &st, &obs(&OLD), at(0));
+        assert_eq!(
+            d.actions
+                .iter()
+                .filter(|a| matches!(a, Action::UpdateRegistrarNameservers(ns) if *ns == set(&NEW)))
+                .count(),
+            1
+        );
+        // The controller records the operation; the next pass does not ask again.
+        let mut st2 = d.status.clone();
+        st2.cutover.as_mut().unwrap().operation_id = Some("op-1".into());
+        let mut o = obs(&OLD);
+        o.operation = Some(OperationState::InProgress);
+        let d2 = run(&sp, &st2, &o, at(10));
+        assert!(!d2
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::UpdateRegistrarNameservers(_))));
+        o.operation = Some(OperationState::Failed("DomainLimitExceeded".into()));
+        assert_eq!(
+            cond(&run(&sp, &st2, &o, at(20)).status, "Delegated").reason,
+            "RegistrarError"
+        );
+    }
+
+    /// A restart at any instant resumes from status: the same inputs give the same status, and
+    /// one-shot requests are not repeated.
+    #[test]
+    fn a_restart_in_each_phase_resumes_without_repeating_a_step() {
+        let sp = spec(CutoverMode::Route53Domains, true);
+        let mut st = verifying();
+        st.cutover = Some(CutoverStatus {
+            source_ns_lowered_since: Some(at(-100_000).to_string()),
+            source_ns_ttl_before: Some(60),
+            ..Default::default()
+        });
+        let mut o = obs(&OLD);
+        let mut seen = Vec::new();
+        for (step, parent, now) in [
+            (0, &OLD[..], 0),
+            (1, &OLD[..], 10),
+            (2, &NEW[..], 20),
+            (3, &NEW[..], 20 + 3600),
+        ] {
+            o.parent = Ok(ParentView {
+                nameservers: set(parent),
+                ttl: 3600,
+                ds: vec![],
+            });
+            let d = run(&sp, &st, &o, at(now));
+            let mut next = d.status.clone();
+            if d.actions
+                .iter()
+                .any(|a| matches!(a, Action::UpdateRegistrarNameservers(_)))
+            {
+                next.cutover.as_mut().unwrap().operation_id = Some("op-1".into());
+            }
+            // "Restart": decide again from the written status, same instant.
+            let again = run(&sp, &next, &o, at(now));
+            assert_eq!(again.status.phase, next.phase, "step {step}");
+            assert_eq!(
+                again.status.cutover.as_ref().map(|c| (
+                    &c.switched_at,
+                    &c.old_provider_releasable_at,
+                    &c.gate_opens_at
+                )),
+                next.cutover.as_ref().map(|c| (
+                    &c.switched_at,
+                    &c.old_provider_releasable_at,
+                    &c.gate_opens_at
+                )),
+                "step {step}"
+            );
+            assert!(
+                !again
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, Action::UpdateRegistrarNameservers(_))),
+                "step {step}: not asked twice"
+            );
+            seen.push(next.phase.unwrap());
+            st = next;
+        }
+        assert_eq!(
+            seen,
+            vec![
+                Phase::CuttingOver,
+                Phase::CuttingOver,
+                Phase::Propagating,
+                Phase::Completed
+            ]
+        );
+    }
+
+    #[test]
+    fn rollback_in_each_phase() {
+        let mut sp = spec(CutoverMode::Route53Domains, true);
+        sp.cutover.rollback = true;
+        let base_cut = CutoverStatus {
+            previous_nameservers: set(&OLD),
+            switched_at: Some(at(0).to_string()),
+            old_provider_releasable_at: Some(at(3600).to_string()),
+            ..Default::default()
+        };
+        for phase in [Phase::CuttingOver, Phase::Propagating, Phase::Completed] {
+            let st = HostedZoneMigrationStatus {
+                phase: Some(phase),
+                cutover: Some(base_cut.clone()),
+                ..Default::default()
+            };
+            let d = run(&sp, &st, &obs(&NEW), at(100));
+            assert_eq!(d.status.phase, Some(Phase::RollingBack), "{phase}");
+            assert!(
+                d.actions
+                    .contains(&Action::UpdateRegistrarNameservers(set(&OLD))),
+                "{phase}"
+            );
+            // The parent returns to the previous set: rolled back.
+            let d2 = run(&sp, &d.status, &obs(&OLD), at(200));
+            assert_eq!(d2.status.phase, Some(Phase::RolledBack), "{phase}");
+            assert!(d2.status.cutover.unwrap().rolled_back_at.is_some());
+        }
+        // Before the switch a rollback only keeps the gate shut.
+        let d = run(&sp, &verifying(), &obs(&OLD), at(0));
+        assert_eq!(cond(&d.status, "CutoverReady").reason, "RollbackRequested");
+        // Manual mode tells a person, and asks Route 53 Domains nothing.
+        let mut manual = spec(CutoverMode::Manual, true);
+        manual.cutover.rollback = true;
+        let st = HostedZoneMigrationStatus {
+            phase: Some(Phase::Propagating),
+            cutover: Some(base_cut.clone()),
+            ..Default::default()
+        };
+        let d = run(&manual, &st, &obs(&NEW), at(100));
+        assert!(!d
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::UpdateRegistrarNameservers(_))));
+        assert!(d.actions.iter().any(|a| matches!(a, Action::Event { reason: "RollingBack", message, .. } if message.contains("ns1.old-provider.net."))));
+        // Going forward again after a rollback starts at the gate.
+        let back = HostedZoneMigrationStatus {
+            phase: Some(Phase::RolledBack),
+            cutover: Some(base_cut),
+            ..Default::default()
+        };
+        let d = run(&spec(CutoverMode::Manual, true), &back, &obs(&OLD), at(300));
+        assert_eq!(d.status.phase, Some(Phase::AwaitingCutover));
+        assert!(d.status.cutover.unwrap().switched_at.is_none());
+    }
+
+    #[test]
+    fn first_seen_already_lowered_waits_the_parents_ttl() {
+        let d = run(
+            &spec(CutoverMode::Manual, true),
+            &verifying(),
+            &obs(&OLD),
+            at(0),
+        );
+        assert_eq!(
+            cond(&d.status, "CutoverReady").reason,
+            "WaitingForTtlExpiry"
+        );
+        assert_eq!(
+            d.status.cutover.unwrap().gate_opens_at.as_deref(),
+            Some(at(3600).to_string().as_str())
+        );
+    }
+}
