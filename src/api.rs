@@ -612,4 +612,8 @@ pub mod condition {
     pub const PROPAGATED: &str = "Propagated";
     pub const SOURCE_HEALTHY: &str = "SourceHealthy";
     pub const READY: &str = "Ready";
+    /// kstatus: a person must act (the reason says what).
+    pub const STALLED: &str = "Stalled";
+    /// kstatus: zoneshift is working on it by itself.
+    pub const RECONCILING: &str = "Reconciling";
 }

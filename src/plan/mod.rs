@@ -527,7 +527,66 @@ pub fn summarize(
         generation,
         now,
     );
+    // kstatus (Flux, kubectl wait --for=jsonpath): Stalled when a person must act,
+    // Reconciling while zoneshift goes on by itself, neither when ready or waiting for
+    // approval (the spec has been carried out as far as it asks).
+    let stalled = !ok && STALLED_REASONS.contains(&reason.as_str());
+    let reconciling = !ok && !stalled && reason != "AwaitingApproval";
+    let (stalled_msg, reconciling_msg) = if ok {
+        (
+            "Nothing needs a person.".to_string(),
+            "Nothing is in progress.".to_string(),
+        )
+    } else {
+        (message.clone(), message.clone())
+    };
+    set_condition(
+        &mut s.conditions,
+        condition::STALLED,
+        stalled,
+        if stalled { &reason } else { "NotStalled" },
+        if stalled {
+            &stalled_msg
+        } else {
+            "Nothing needs a person."
+        },
+        generation,
+        now,
+    );
+    set_condition(
+        &mut s.conditions,
+        condition::RECONCILING,
+        reconciling,
+        if reconciling { &reason } else { "Idle" },
+        if reconciling {
+            &reconciling_msg
+        } else {
+            "Nothing is in progress."
+        },
+        generation,
+        now,
+    );
 }
+
+/// Reasons that need a person before anything can go on.
+pub const STALLED_REASONS: &[&str] = &[
+    "InvalidRecord",
+    "InvalidZoneFile",
+    "DeleteThresholdExceeded",
+    "ZoneConflict",
+    "SourceNotFound",
+    "NoSourceNameservers",
+    "TransferFailed",
+    "Mismatch",
+    "ChangeRejected",
+    "DSPresent",
+    "LoweringTtl",
+    "PartialDelegation",
+    "RegistrarError",
+    "DelegationChanged",
+    "SourceUnhealthy",
+    "RolledBack",
+];
 
 /// Sets a condition, keeping its `lastTransitionTime` when its status does not change.
 pub fn set_condition(
@@ -706,5 +765,75 @@ mod tests {
         assert_eq!(cond(&s, "RecordsSynced").reason, "DeleteThresholdExceeded");
         assert_eq!(cond(&s, "Ready").reason, "DeleteThresholdExceeded");
         assert_eq!(s.phase, Some(Phase::Syncing));
+    }
+
+    #[test]
+    fn kstatus_stalled_and_reconciling() {
+        let now = t("2026-01-01T00:00:00Z");
+        let timing = Timing::default();
+        let (s, _) = after_sync(
+            &Default::default(),
+            Some(1),
+            &SyncOutcome::InvalidSpec {
+                message: "bad".into(),
+            },
+            None,
+            now,
+            timing,
+        );
+        assert_eq!(
+            (
+                cond(&s, "Stalled").status.as_str(),
+                cond(&s, "Stalled").reason.as_str()
+            ),
+            ("True", "InvalidRecord")
+        );
+        assert_eq!(cond(&s, "Reconciling").status, "False");
+        let pending = ChangeInfo {
+            id: "C1".into(),
+            state: "PENDING".into(),
+            submitted_at: "x".into(),
+            in_sync_at: None,
+        };
+        let counts = RecordCounts {
+            desired: 1,
+            in_sync: 0,
+            pending: 1,
+        };
+        let (s, _) = after_sync(
+            &Default::default(),
+            Some(1),
+            &SyncOutcome::Synced {
+                zone: zone(),
+                counts: counts.clone(),
+                change: Some(pending),
+            },
+            None,
+            now,
+            timing,
+        );
+        assert_eq!(
+            (
+                cond(&s, "Reconciling").status.as_str(),
+                cond(&s, "Reconciling").reason.as_str()
+            ),
+            ("True", "ChangePending")
+        );
+        assert_eq!(cond(&s, "Stalled").status, "False");
+        let (s, _) = after_sync(
+            &Default::default(),
+            Some(1),
+            &SyncOutcome::Synced {
+                zone: zone(),
+                counts,
+                change: None,
+            },
+            None,
+            now,
+            timing,
+        );
+        assert_eq!(cond(&s, "Ready").status, "True");
+        assert_eq!(cond(&s, "Reconciling").status, "False");
+        assert_eq!(cond(&s, "Stalled").status, "False");
     }
 }
