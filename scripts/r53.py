@@ -1,6 +1,6 @@
 """Reads the Route 53 stand-in with boto3, independently of zoneshift, for scripts and the demo.
 
-Usage: r53.py count ZONE | list ZONE | exists ZONE | zones
+Usage: r53.py count ZONE | list ZONE | exists ZONE | zones | register-domain DOMAIN
 """
 import os
 import sys
@@ -22,8 +22,36 @@ def records(zone):
         yield from page["ResourceRecordSets"]
 
 
+CONTACT = {
+    "FirstName": "Zone", "LastName": "Shift", "ContactType": "PERSON",
+    "AddressLine1": "1 Example Street", "City": "Example", "CountryCode": "NL",
+    "ZipCode": "1000AA", "PhoneNumber": "+31.200000000", "Email": "dns@example.com",
+}
+
+
+def register_domain(domain):
+    """Registers DOMAIN with moto's Route 53 Domains (idempotent), as a registrar account would
+    hold it, pointing at the old provider."""
+    d = boto3.client("route53domains", endpoint_url=os.environ["ZS_ROUTE53_ENDPOINT"], region_name="us-east-1")
+    try:
+        d.get_domain_detail(DomainName=domain)
+    except Exception:
+        d.register_domain(DomainName=domain, DurationInYears=2, AdminContact=CONTACT,
+                          RegistrantContact=CONTACT, TechContact=CONTACT)
+    try:
+        d.update_domain_nameservers(DomainName=domain, Nameservers=[
+            {"Name": "ns1.old-provider.net"}, {"Name": "ns2.old-provider.net"}])
+    except d.exceptions.DuplicateRequest:
+        # moto keeps every finished operation and refuses a second one of the same kind for
+        # the domain, for the life of the process: the domain stays as an earlier run left it.
+        pass
+
+
 def main(argv):
     cmd = argv[1]
+    if cmd == "register-domain":
+        register_domain(argv[2])
+        return 0
     if cmd == "zones":
         for z in client().list_hosted_zones()["HostedZones"]:
             print(z["Id"].split("/")[-1], z["Name"], z.get("ResourceRecordSetCount"))

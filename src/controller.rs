@@ -673,7 +673,10 @@ async fn observe_cutover(
         _ => None,
     };
     let operation = match status.cutover.as_ref().and_then(|c| c.operation_id.clone()) {
-        Some(op) if matches!(status.phase, Some(Phase::CuttingOver | Phase::RollingBack)) => {
+        Some(op)
+            if op != "already-requested"
+                && matches!(status.phase, Some(Phase::CuttingOver | Phase::RollingBack)) =>
+        {
             match ctx.route53.operation_state(&op).await {
                 Ok(s) => Some(s),
                 Err(e) => Some(cutover::OperationState::Failed(e.to_string())),
@@ -691,6 +694,42 @@ async fn observe_cutover(
         shadow_verified: is_true(condition::SHADOW_VERIFIED),
         source_failures,
         operation,
+    }
+}
+
+/// Asks Route 53 Domains for `nameservers`. A `DuplicateRequest` means an earlier request
+/// (whose answer was lost, say in a restart before the status was written) is still known: if
+/// the registrar already holds these nameservers, the request is done.
+async fn request_nameservers(
+    ctx: &Context,
+    domain: &str,
+    nameservers: &[String],
+) -> Result<String> {
+    match ctx
+        .route53
+        .update_domain_nameservers(domain, nameservers)
+        .await
+    {
+        Err(Error::Route53 { code, .. }) if code == "DuplicateRequest" => {
+            let norm = |v: &[String]| {
+                let mut v: Vec<String> = v
+                    .iter()
+                    .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+                    .collect();
+                v.sort();
+                v
+            };
+            let held = ctx.route53.registrar_nameservers(domain).await?;
+            if norm(&held) == norm(nameservers) {
+                Ok("already-requested".to_string())
+            } else {
+                Err(Error::Conflict(format!(
+                    "Route 53 Domains has a request for {domain} in progress and holds {}",
+                    held.join(", ")
+                )))
+            }
+        }
+        other => other,
     }
 }
 
@@ -732,46 +771,44 @@ async fn act_on_cutover(
                     }
                 }
             }
-            cutover::Action::UpdateRegistrarNameservers(ns) => match ctx
-                .route53
-                .update_domain_nameservers(&obj.spec.domain, &ns)
-                .await
-            {
-                Ok(op) => {
-                    status
-                        .cutover
-                        .get_or_insert_with(Default::default)
-                        .operation_id = Some(op.clone());
-                    publish(ctx, obj, EventType::Normal, "RegistrarUpdated", "Cutover", format!(
+            cutover::Action::UpdateRegistrarNameservers(ns) => {
+                match request_nameservers(ctx, &obj.spec.domain, &ns).await {
+                    Ok(op) => {
+                        status
+                            .cutover
+                            .get_or_insert_with(Default::default)
+                            .operation_id = Some(op.clone());
+                        publish(ctx, obj, EventType::Normal, "RegistrarUpdated", "Cutover", format!(
                         "Route 53 Domains was asked to set the nameservers to {} (operation {op}).", ns.join(", ")
                     ))
                     .await;
+                    }
+                    Err(e) => {
+                        let msg = format!(
+                            "Route 53 Domains did not accept the nameservers {}: {e}",
+                            ns.join(", ")
+                        );
+                        plan::set_condition(
+                            &mut status.conditions,
+                            condition::DELEGATED,
+                            false,
+                            "RegistrarError",
+                            &msg,
+                            obj.metadata.generation,
+                            ctx.clock.now(),
+                        );
+                        publish(
+                            ctx,
+                            obj,
+                            EventType::Warning,
+                            "RegistrarError",
+                            "Cutover",
+                            msg,
+                        )
+                        .await;
+                    }
                 }
-                Err(e) => {
-                    let msg = format!(
-                        "Route 53 Domains did not accept the nameservers {}: {e}",
-                        ns.join(", ")
-                    );
-                    plan::set_condition(
-                        &mut status.conditions,
-                        condition::DELEGATED,
-                        false,
-                        "RegistrarError",
-                        &msg,
-                        obj.metadata.generation,
-                        ctx.clock.now(),
-                    );
-                    publish(
-                        ctx,
-                        obj,
-                        EventType::Warning,
-                        "RegistrarError",
-                        "Cutover",
-                        msg,
-                    )
-                    .await;
-                }
-            },
+            }
             cutover::Action::Event {
                 warning,
                 reason,

@@ -44,6 +44,8 @@ pub fn migration(name: &str, domain: &str, records: Vec<RecordSpec>) -> HostedZo
 }
 
 pub struct World {
+    /// The operator's clock: tests move it to let TTLs and soaks run out.
+    pub clock: ManualClock,
     pub api: Api<HostedZoneMigration>,
     pub events: Api<Event>,
     pub ctx: Arc<Context>,
@@ -76,7 +78,7 @@ impl World {
         let mut ctx = Context::new(
             client.clone(),
             r53.clone(),
-            Arc::new(clock),
+            Arc::new(clock.clone()),
             Timing::default(),
             "test".into(),
         );
@@ -91,6 +93,7 @@ impl World {
         ctx.dns.timeout = std::time::Duration::from_secs(2);
         let ctx = Arc::new(ctx);
         World {
+            clock,
             api: Api::namespaced(client.clone(), NS),
             events: Api::namespaced(client, NS),
             ctx,
