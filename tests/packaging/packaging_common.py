@@ -61,7 +61,9 @@ def rust_sources() -> dict[Path, str]:
 # patterns are kube-rs's entry points; what each one calls was read in kube-runtime 4.2's
 # source (Controller: list+watch; finalizer(): JSON patch; Recorder: create, then merge patch
 # of a repeated event). A kube entry point in src/ that no entry matches fails the tests, so
-# new calls cannot slip past the RBAC rules.
+# new calls cannot slip past the RBAC rules. A watcher stream (`watcher(api, ..)`, as
+# `Controller::for_stream` is fed) is the exception: it lists and watches whatever its Api
+# names, so `WATCH_CALLS` below finds that Api's type.
 HZM = ("zoneshift.io", "hostedzonemigrations")
 API_CALL_PATTERNS: list[tuple[str, str, set[tuple[str, str, str]]]] = [
     ("the controller watches HostedZoneMigrations", r"Controller::new\(",
@@ -86,6 +88,9 @@ KUBE_ENTRY_POINTS = re.compile(
     r"Controller::new\(|\bfinalizer\(|\.patch_status\(|\.replace_status\(|Recorder::new\(|"
     r"\bwatcher\(|\breflector\(|\bmetadata_watcher\(|LeaseLock|\bApi(?:::)?<\s*(\w+)"
 )
+# watcher(api, ..) and metadata_watcher(api, ..): a list, then a watch, of the resource of
+# `api`, an `Api<T>` binding of the same file. Group 1 is the binding's name.
+WATCH_CALLS = re.compile(r"\b(?:metadata_)?watcher\(\s*(\w+)\s*[,)]")
 # Methods of kube::Api that call the API server, and the verb each one needs.
 API_METHOD_VERBS = {
     "get": "get", "get_opt": "get", "list": "list", "watch": "watch", "create": "create",
@@ -105,15 +110,27 @@ def required_permissions(sources: dict[Path, str] | None = None) -> tuple[set[tu
         for _, pattern, perms in API_CALL_PATTERNS:
             if re.search(pattern, body):
                 needed |= perms
+        bindings = set(re.findall(r"\b(\w+)\s*:\s*&?\s*Api<\s*(\w+)\s*>", body))
+        watched = {}
+        for var in WATCH_CALLS.findall(body):
+            kinds = {k for v, k in bindings if v == var}
+            if len(kinds) == 1 and next(iter(kinds)) in API_TYPES:
+                watched[var] = API_TYPES[next(iter(kinds))]
+        for group, resource in watched.values():
+            needed |= {(group, resource, "list"), (group, resource, "watch")}
         for m in KUBE_ENTRY_POINTS.finditer(body):
             token = m.group(0)
             if any(re.fullmatch(p, token) for _, p, _ in API_CALL_PATTERNS):
                 continue
             if m.group(1) in API_TYPES:
                 continue  # its calls are the patterns above or the method calls below
+            if token in ("watcher(", "metadata_watcher("):
+                arg = WATCH_CALLS.match(body, m.start())
+                if arg and arg.group(1) in watched:
+                    continue  # a watcher of an Api whose type is known: list and watch
             unknown.append(f"{where}: {token}")
         # Direct calls on an Api<T> binding (api.get(...), secrets.get_opt(...)).
-        for var, kind in set(re.findall(r"\b(\w+)\s*:\s*&?\s*Api<\s*(\w+)\s*>", body)):
+        for var, kind in bindings:
             if kind not in API_TYPES:
                 continue  # reported above
             group, resource = API_TYPES[kind]
