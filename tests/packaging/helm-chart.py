@@ -30,6 +30,9 @@ FLAG_VALUES = {
     "--import-interval": ("importInterval", "1m"),
     "--dns-timeout": ("dnsTimeout", "3s"),
     "--verify-concurrency": ("verifyConcurrency", 8),
+    "--resolver": ("resolver", "127.0.0.53:53"),
+    "--delegation-poll-interval": ("delegationPollInterval", "10s"),
+    "--source-probe-interval": ("sourceProbeInterval", "2m"),
     "--namespace": ("watchNamespace", "dns"),
     "--log-format": ("logFormat", "text"),
 }
@@ -155,6 +158,8 @@ def main() -> None:
             "a log format the binary lacks": {"operator": {"logFormat": "xml"}},
             "a namespace that is no DNS label": {"operator": {"watchNamespace": "Not_A_Namespace"}},
             "an endpoint that is no URL": {"operator": {"route53Endpoint": "127.0.0.1:4566"}},
+            "a resolver with a space in it": {"operator": {"resolver": "127.0.0.53 53"}},
+            "a probe interval humantime cannot parse": {"operator": {"sourceProbeInterval": "often"}},
             "a digest that is no sha256": {"image": {"digest": "latest"}},
         }
         for what, values in bad.items():
