@@ -31,7 +31,7 @@ RESOURCE_TYPES = {
 NO_RESOURCE_TYPE = {
     "route53:CreateHostedZone",
     "route53:ListHostedZonesByName",
-    # planned (Route53Domains cutover): Route 53 Domains has no resource-level permissions.
+    # The Route53Domains cutover mode. Route 53 Domains has no resource-level permissions.
     "route53domains:UpdateDomainNameservers",
     "route53domains:GetOperationDetail",
     "route53domains:GetDomainDetail",
@@ -110,10 +110,12 @@ def main() -> None:
     called = called_actions(calls)
     # The adapter also names each operation for its retry and metric labels: the two agree.
     labels = set()
-    for path in (ROOT / "src").rglob("*.rs"):
-        labels |= set(re.findall(r'self\s*\.\s*call\(\s*"(\w+)"', path.read_text().split("#[cfg(test)]")[0]))
-    t.check(labels == calls["route53"], "the operations found by method name are the ones the adapter labels",
-            f"by method: {sorted(calls['route53'])}; labels: {sorted(labels)}")
+    bodies = [p.read_text().split("#[cfg(test)]")[0] for p in (ROOT / "src").rglob("*.rs")]
+    for body in bodies:
+        labels |= set(re.findall(r'self\s*\.\s*call\(\s*"(\w+)"', body))
+    by_method = set().union(*calls.values())
+    t.check(labels == by_method, "the operations found by method name are the ones the adapter labels",
+            f"by method: {sorted(by_method)}; labels: {sorted(labels)}")
     t.check(len(called) >= 7, f"found the code's AWS calls: {', '.join(sorted(called))}")
 
     granted = grants(policy)
@@ -136,11 +138,11 @@ def main() -> None:
                     "read the Service Authorization Reference and add it")
 
     # The check itself: code that gains a call the policy lacks fails it.
-    fake = {ROOT / "src/route53/extra.rs": "fn f(c: &Client) { c.get_dnssec().hosted_zone_id(\"Z\"); d.update_domain_nameservers(); }"}
+    fake = {ROOT / "src/route53/extra.rs": "fn f(c: &Client) { c.get_dnssec().hosted_zone_id(\"Z\"); d.transfer_domain(); }"}
     extra = called_actions(aws_calls(fake))
-    t.check(extra == {"route53:GetDnssec", "route53domains:UpdateDomainNameservers"}
+    t.check(extra == {"route53:GetDnssec", "route53domains:TransferDomain"}
             and all(a.lower() not in granted for a in extra),
-            "a new call in the source (.get_dnssec(), .update_domain_nameservers()) is found and reported missing",
+            "a new call in the source (.get_dnssec(), .transfer_domain()) is found and reported missing",
             str(extra))
     t.check(pascal("list_hosted_zones_by_name") == "ListHostedZonesByName", "snake_case maps to the IAM action name")
     t.done()
