@@ -1,6 +1,6 @@
 # zoneshift's task runner: the README's commands are recipes here.
 SHELL := /bin/bash
-ENV := eval "$$(scripts/test-env env)"
+ENV := eval "$$(scripts/test-env env)" && eval "$$(scripts/dns-world env)"
 
 .PHONY: demo test test-packaging test-env test-env-down lint crd bench e2e e2e-real-cluster
 
@@ -13,9 +13,10 @@ demo:
 ## Install what the tests need, start the stand-ins, run every test.
 test:
 	scripts/test-env up
+	scripts/dns-world up
 	$(ENV) && cargo test --locked
 	cargo build --locked --quiet
-	$(ENV) && tests/kube-emulator/smoke.sh >/dev/null && tests/e2e/operator-e2e.sh
+	$(ENV) && tests/kube-emulator/smoke.sh >/dev/null && tests/e2e/operator-e2e.sh && tests/e2e/leader-election.sh
 	$(MAKE) test-packaging
 
 ## The Helm chart, deploy/, the IAM policy, the Argo CD health check, the Dockerfile and the

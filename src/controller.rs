@@ -25,6 +25,7 @@ use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// The finalizer that keeps a resource until its Route 53 state is dealt with.
 pub const FINALIZER: &str = "zoneshift.io/cleanup";
@@ -40,6 +41,8 @@ pub struct Context {
     pub timing: Timing,
     /// How the source's nameservers are asked.
     pub dns: DnsSettings,
+    /// Prometheus metrics.
+    pub metrics: crate::telemetry::Metrics,
     /// Consecutive failures per resource, for the error backoff (not a timer: losing it on a
     /// restart only resets the backoff).
     failures: Mutex<HashMap<String, u32>>,
@@ -67,6 +70,7 @@ impl Context {
             clock,
             timing,
             dns: DnsSettings::default(),
+            metrics: crate::telemetry::Metrics::new(),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -102,7 +106,14 @@ impl Default for DnsSettings {
 }
 
 /// Runs the controller until a shutdown signal.
-pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
+/// Runs the controller until `shutdown` completes (a signal, or the loss of the leader lease).
+/// `readiness.cache_synced` is set once the first list of resources is in.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    readiness: crate::telemetry::Readiness,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let api: Api<HostedZoneMigration> = match &namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
@@ -111,16 +122,24 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
     // reconcile: zoneshift's own status writes carry timestamps and must not wake it again.
     // Everything time-bound is driven by the requeue each reconcile returns.
     let (reader, writer) = reflector::store();
+    let synced = readiness.cache_synced.clone();
     let changes = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone))
+                && !synced.swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracing::info!("the cache of HostedZoneMigrations has synced");
+            }
+        })
         .applied_objects()
         .predicate_filter(
             predicates::generation.combine(predicates::finalizers),
             PredicateConfig::default(),
         );
     Controller::for_stream(changes, reader)
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
             match res {
@@ -138,20 +157,33 @@ pub async fn reconcile(obj: Arc<HostedZoneMigration>, ctx: Arc<Context>) -> Resu
     let ns = obj.namespace().unwrap_or_else(|| "default".into());
     let api: Api<HostedZoneMigration> = Api::namespaced(ctx.client.clone(), &ns);
     let key = format!("{ns}/{}", obj.name_any());
-    let span = tracing::info_span!("reconcile", name = %obj.name_any(), namespace = %ns);
-    let _enter = span.enter();
+    let name = obj.name_any();
+    let span = tracing::info_span!("reconcile", name = %name, namespace = %ns);
+    let started = std::time::Instant::now();
     let res = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Finalizer::Apply(o) => apply(&o, &api, &ctx).await,
-            Finalizer::Cleanup(o) => cleanup(&o, &ctx).await,
+            Finalizer::Cleanup(o) => {
+                ctx.metrics.forget(&ns, &name);
+                cleanup(&o, &ctx).await
+            }
         }
     })
+    .instrument(span)
     .await
     .map_err(|e| match e {
         kube::runtime::finalizer::Error::ApplyFailed(e)
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Finalizer(Box::new(other)),
     });
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    let result = if res.is_ok() { "ok" } else { "error" };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&crate::telemetry::ResultLabels { result })
+        .inc();
     if res.is_ok() {
         ctx.failures().remove(&key);
     }
@@ -168,6 +200,12 @@ pub fn error_policy(obj: Arc<HostedZoneMigration>, err: &Error, ctx: Arc<Context
         *n
     };
     tracing::warn!(error = %err, category = err.category(), attempt = n, "reconcile failed");
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&crate::telemetry::ErrorLabels {
+            category: err.category(),
+        })
+        .inc();
     let secs = 5u64.saturating_mul(1 << n.min(6)).min(300);
     Action::requeue(Duration::from_secs(secs))
 }
@@ -351,6 +389,12 @@ async fn apply(
             .await;
         }
     }
+    ctx.metrics.observe(
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+        &status,
+        now,
+    );
     write_status(api, obj, &prev, &status).await?;
     if let Some(e) = error {
         return Err(e);
@@ -684,6 +728,18 @@ async fn observe_cutover(
         }
         _ => None,
     };
+    let count = |probe: &'static str, ok: bool| {
+        ctx.metrics
+            .dns_probes
+            .get_or_create(&crate::telemetry::ProbeLabels {
+                probe,
+                outcome: if ok { "ok" } else { "error" },
+            })
+            .inc();
+    };
+    count("parent_delegation", parent.is_ok());
+    count("route53_nameservers", route53_answers.is_ok());
+    count("source_ns_ttl", source_ns_ttl.is_ok());
     cutover::Observation {
         parent,
         source_ns_ttl,

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod controller;
 pub mod dns;
+pub mod leader;
 pub mod plan;
 pub mod route53;
 pub mod telemetry;

@@ -8,9 +8,10 @@ use std::time::Duration;
 use zoneshift::api::HostedZoneMigration;
 use zoneshift::clock::SystemClock;
 use zoneshift::controller::{self, Context, DnsSettings};
+use zoneshift::leader::{Elector, LeaseConfig};
 use zoneshift::plan::Timing;
 use zoneshift::route53::{RetryPolicy, Route53};
-use zoneshift::telemetry::{self, LogFormat};
+use zoneshift::telemetry::{self, serve_admin, LogFormat, Readiness};
 
 #[derive(Parser)]
 #[command(
@@ -137,6 +138,30 @@ struct RunArgs {
     /// How often the old provider is probed after the switch, until it may be released.
     #[arg(long, env = "ZS_SOURCE_PROBE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     source_probe_interval: Duration,
+
+    /// Where `/metrics`, `/livez` and `/readyz` are served.
+    #[arg(long, env = "ZS_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    admin_addr: std::net::SocketAddr,
+
+    /// Run only while holding a coordination.k8s.io Lease, so replicas never both act.
+    #[arg(long, env = "ZS_LEADER_ELECTION", default_value_t = false)]
+    leader_election: bool,
+
+    /// The namespace of the leader Lease (default: the pod's namespace, POD_NAMESPACE).
+    #[arg(long, env = "ZS_LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+
+    /// The name of the leader Lease.
+    #[arg(
+        long,
+        env = "ZS_LEADER_ELECTION_LEASE",
+        default_value = "zoneshift-leader"
+    )]
+    leader_election_lease: String,
+
+    /// How long the lease holds without renewal; a standby takes over after it.
+    #[arg(long, env = "ZS_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    leader_election_lease_duration: Duration,
 
     /// Watch only this namespace (default: all).
     #[arg(long, env = "ZS_NAMESPACE")]
@@ -314,6 +339,52 @@ async fn plan(args: PlanArgs) -> std::process::ExitCode {
     std::process::ExitCode::from(if p.has_changes() { 2 } else { 0 })
 }
 
+/// This replica's name (the pod's, in a cluster).
+fn ctx_instance() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("zoneshift-{}", std::process::id()))
+}
+
+/// Waits for SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Marks the CRD established for `/readyz` once the API server says so.
+async fn crd_established(client: kube::Client, readiness: Readiness) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::runtime::wait::{await_condition, conditions};
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client);
+    let name = "hostedzonemigrations.zoneshift.io";
+    loop {
+        match await_condition(crds.clone(), name, conditions::is_crd_established()).await {
+            Ok(_) => {
+                tracing::info!("the CRD {name} is established");
+                readiness
+                    .crd_established
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting for the CRD {name} to be established");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
 async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let client = kube::Client::try_default().await?;
     let route53 = Route53::from_env(
@@ -322,15 +393,16 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         RetryPolicy::default(),
     )
     .await;
-    let instance = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "zoneshift".into());
+    let instance = ctx_instance();
     let timing = Timing {
         resync: args.resync_interval,
         pending_poll: args.change_poll_interval,
         import_interval: args.import_interval,
     };
+    let metrics = zoneshift::telemetry::Metrics::new();
+    let route53 = route53.with_metrics(&metrics);
     let mut ctx = Context::new(client, route53, Arc::new(SystemClock), timing, instance);
+    ctx.metrics = metrics;
     let resolver = match args.resolver.as_deref() {
         None => None,
         Some(r) => match zoneshift::dns::resolve_server(r).await {
@@ -349,6 +421,64 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let ctx = Arc::new(ctx);
     tracing::info!(endpoint = ?args.route53_endpoint, rps = args.route53_rps, namespace = ?args.namespace, "zoneshift controller starting");
-    controller::run(ctx, args.namespace).await;
+
+    // Admin endpoints first, so probes answer while the replica waits for the lease.
+    let readiness = Readiness::default();
+    let metrics = ctx.metrics.clone();
+    let admin = tokio::spawn(serve_admin(
+        args.admin_addr,
+        metrics.clone(),
+        readiness.clone(),
+    ));
+    tokio::spawn(crd_established(ctx.client.clone(), readiness.clone()));
+
+    // One shutdown signal for everything: SIGTERM or Ctrl-C.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let elector = args.leader_election.then(|| {
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into());
+        let duration = args.leader_election_lease_duration;
+        Arc::new(Elector::new(
+            ctx.client.clone(),
+            LeaseConfig {
+                namespace,
+                name: args.leader_election_lease.clone(),
+                identity: ctx_instance(),
+                duration,
+                renew_every: (duration / 3).max(Duration::from_secs(1)),
+            },
+        ))
+    });
+    if let Some(e) = &elector {
+        tokio::select! {
+            _ = e.acquire() => {}
+            _ = stopped(stop_rx.clone()) => return Ok(()),
+        }
+        metrics.leader.set(1);
+        // Losing the lease stops this replica at once: another one may already act.
+        let holder = e.clone();
+        tokio::spawn(async move {
+            holder.hold().await;
+            tracing::error!("leadership lost: stopping now");
+            std::process::exit(1);
+        });
+    }
+    controller::run(ctx, args.namespace, readiness, stopped(stop_rx)).await;
+    if let Some(e) = &elector {
+        e.release().await;
+        metrics.leader.set(0);
+    }
+    admin.abort();
     Ok(())
 }

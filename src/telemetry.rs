@@ -1,5 +1,14 @@
-//! Logging: JSON lines by default (for log pipelines), text for people at a terminal.
+//! Logs, Prometheus metrics and the admin endpoints (`/metrics`, `/livez`, `/readyz`).
 
+use crate::api::{HostedZoneMigrationStatus, Phase};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use tracing_subscriber::{fmt, EnvFilter};
 
 /// The log format.
@@ -17,4 +26,293 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub category: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub operation: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MigrationLabels {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum PhaseLabel {
+    Pending,
+    Provisioning,
+    Syncing,
+    Verifying,
+    AwaitingCutover,
+    CuttingOver,
+    Propagating,
+    Completed,
+    RollingBack,
+    RolledBack,
+}
+
+impl From<Phase> for PhaseLabel {
+    fn from(p: Phase) -> Self {
+        match p {
+            Phase::Pending => PhaseLabel::Pending,
+            Phase::Provisioning => PhaseLabel::Provisioning,
+            Phase::Syncing => PhaseLabel::Syncing,
+            Phase::Verifying => PhaseLabel::Verifying,
+            Phase::AwaitingCutover => PhaseLabel::AwaitingCutover,
+            Phase::CuttingOver => PhaseLabel::CuttingOver,
+            Phase::Propagating => PhaseLabel::Propagating,
+            Phase::Completed => PhaseLabel::Completed,
+            Phase::RollingBack => PhaseLabel::RollingBack,
+            Phase::RolledBack => PhaseLabel::RolledBack,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub namespace: String,
+    pub name: String,
+    pub phase: PhaseLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabels {
+    pub probe: &'static str,
+    pub outcome: &'static str,
+}
+
+/// Every metric zoneshift exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub reconciles: Family<ResultLabels, Counter>,
+    pub reconcile_duration: Histogram,
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    pub route53_requests: Family<RequestLabels, Counter>,
+    pub records_desired: Family<MigrationLabels, Gauge>,
+    pub records_in_sync: Family<MigrationLabels, Gauge>,
+    pub phase: Family<PhaseLabels, Gauge>,
+    pub gate_opens_in: Family<MigrationLabels, Gauge<f64, AtomicU64>>,
+    pub releasable_in: Family<MigrationLabels, Gauge<f64, AtomicU64>>,
+    pub dns_probes: Family<ProbeLabels, Counter>,
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix("zoneshift");
+        let m = Metrics {
+            registry: Arc::new(Registry::default()),
+            reconciles: Family::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            reconcile_errors: Family::default(),
+            route53_requests: Family::default(),
+            records_desired: Family::default(),
+            records_in_sync: Family::default(),
+            phase: Family::default(),
+            gate_opens_in: Family::default(),
+            releasable_in: Family::default(),
+            dns_probes: Family::default(),
+            leader: Gauge::default(),
+        };
+        r.register(
+            "reconciles",
+            "Reconciles by result (ok, error)",
+            m.reconciles.clone(),
+        );
+        r.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took",
+            m.reconcile_duration.clone(),
+        );
+        r.register(
+            "reconcile_errors",
+            "Failed reconciles by error category",
+            m.reconcile_errors.clone(),
+        );
+        r.register(
+            "route53_requests",
+            "Route 53 requests by operation and outcome (ok, throttled, retried, error)",
+            m.route53_requests.clone(),
+        );
+        r.register(
+            "records_desired",
+            "Record sets a migration wants in its zone",
+            m.records_desired.clone(),
+        );
+        r.register(
+            "records_in_sync",
+            "Desired record sets Route 53 holds as desired",
+            m.records_in_sync.clone(),
+        );
+        r.register(
+            "migration_phase",
+            "1 for the phase each migration is in",
+            m.phase.clone(),
+        );
+        r.register(
+            "gate_opens_in_seconds",
+            "Seconds until the time conditions of the cutover gate are met (0 once met)",
+            m.gate_opens_in.clone(),
+        );
+        r.register(
+            "old_provider_releasable_in_seconds",
+            "Seconds until the old provider may be released (0 once it may)",
+            m.releasable_in.clone(),
+        );
+        r.register(
+            "dns_probes",
+            "DNS observations by probe and outcome",
+            m.dns_probes.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this replica holds the leader lease",
+            m.leader.clone(),
+        );
+        Metrics {
+            registry: Arc::new(r),
+            ..m
+        }
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Records what a status says about one migration.
+    pub fn observe(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &HostedZoneMigrationStatus,
+        now: jiff::Timestamp,
+    ) {
+        let who = MigrationLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        if let Some(r) = &status.records {
+            self.records_desired.get_or_create(&who).set(r.desired);
+            self.records_in_sync.get_or_create(&who).set(r.in_sync);
+        }
+        let current = status.phase.unwrap_or_default();
+        for p in [
+            Phase::Pending,
+            Phase::Provisioning,
+            Phase::Syncing,
+            Phase::Verifying,
+            Phase::AwaitingCutover,
+            Phase::CuttingOver,
+            Phase::Propagating,
+            Phase::Completed,
+            Phase::RollingBack,
+            Phase::RolledBack,
+        ] {
+            let l = PhaseLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+                phase: p.into(),
+            };
+            self.phase.get_or_create(&l).set(i64::from(p == current));
+        }
+        let until = |t: &Option<String>| {
+            t.as_deref()
+                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                .map(|at| at.duration_since(now).as_secs_f64().max(0.0))
+        };
+        if let Some(c) = &status.cutover {
+            if let Some(s) = until(&c.gate_opens_at) {
+                self.gate_opens_in.get_or_create(&who).set(s);
+            }
+            if let Some(s) = until(&c.old_provider_releasable_at) {
+                self.releasable_in.get_or_create(&who).set(s);
+            }
+        }
+    }
+
+    /// Forgets a deleted migration's series.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        let who = MigrationLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.records_desired.remove(&who);
+        self.records_in_sync.remove(&who);
+        self.gate_opens_in.remove(&who);
+        self.releasable_in.remove(&who);
+    }
+}
+
+/// What `/readyz` answers: ready once the CRD is established and the controller's cache has
+/// synced.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    pub crd_established: Arc<AtomicBool>,
+    pub cache_synced: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        self.crd_established.load(Ordering::Relaxed) && self.cache_synced.load(Ordering::Relaxed)
+    }
+}
+
+/// Serves `/metrics`, `/livez` and `/readyz` on `addr` until the process ends.
+pub async fn serve_admin(
+    addr: std::net::SocketAddr,
+    metrics: Metrics,
+    readiness: Readiness,
+) -> std::io::Result<()> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get({
+                let m = metrics.clone();
+                move || {
+                    let body = m.encode();
+                    async move { ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body) }
+                }
+            }),
+        )
+        .route("/livez", get(|| async { (StatusCode::OK, "ok\n") }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = readiness.ready();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready: waiting for the CRD to be established and the cache to sync\n")
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app).await
 }

@@ -45,15 +45,34 @@ impl Default for RetryPolicy {
 }
 
 /// Counts of requests by operation and outcome, for metrics and the benchmark.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct CallStats {
     counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// The same counts, exported to Prometheus when set.
+    exported: Option<
+        prometheus_client::metrics::family::Family<
+            crate::telemetry::RequestLabels,
+            prometheus_client::metrics::counter::Counter,
+        >,
+    >,
+}
+
+impl std::fmt::Debug for CallStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallStats")
+            .field("counts", &self.snapshot())
+            .finish()
+    }
 }
 
 impl CallStats {
     fn record(&self, operation: &'static str, outcome: &'static str) {
         let mut m = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         *m.entry((operation, outcome)).or_default() += 1;
+        if let Some(f) = &self.exported {
+            f.get_or_create(&crate::telemetry::RequestLabels { operation, outcome })
+                .inc();
+        }
     }
 
     /// Requests made, by (operation, outcome); outcome is `ok`, `throttled`, `retried` or
@@ -189,6 +208,15 @@ impl Route53 {
         let mut r = Self::new(Client::new(&cfg), rps, retry);
         r.domains = Some(aws_sdk_route53domains::Client::new(&domains_cfg));
         r
+    }
+
+    /// Exports the request counts to Prometheus (call before sharing the adapter).
+    pub fn with_metrics(mut self, metrics: &crate::telemetry::Metrics) -> Self {
+        self.stats = Arc::new(CallStats {
+            counts: Mutex::new(self.stats.snapshot()),
+            exported: Some(metrics.route53_requests.clone()),
+        });
+        self
     }
 
     /// Wraps an existing client (tests build one from mocks).

@@ -40,8 +40,17 @@ kubectl apply -f "$ROOT/crds/hostedzonemigration.yaml" >/dev/null
 kubectl wait --for=condition=Established crd/hostedzonemigrations.zoneshift.io --timeout=30s >/dev/null
 kubectl create namespace "$NS" >/dev/null
 
-"$BIN" run --namespace "$NS" --log-format text --resync-interval 5s --change-poll-interval 1s >"$LOG" 2>&1 &
+ADMIN="127.0.0.1:${ZS_E2E_ADMIN_PORT:-18081}"
+"$BIN" run --namespace "$NS" --log-format text --resync-interval 5s --change-poll-interval 1s --admin-addr "$ADMIN" >"$LOG" 2>&1 &
 OP_PID=$!
+# /readyz turns 200 once the CRD is established and the cache has synced.
+for _ in $(seq 50); do
+  [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADMIN/readyz")" == 200 ]] && break
+  sleep 0.2
+done
+[[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADMIN/readyz")" == 200 ]] || fail "/readyz never answered 200"
+[[ "$(curl -s "http://$ADMIN/livez")" == ok ]] || fail "/livez is not ok"
+ok "/livez and /readyz answer"
 
 kubectl apply -n "$NS" -f - >/dev/null <<YAML
 apiVersion: zoneshift.io/v1alpha1
@@ -72,6 +81,17 @@ ok "status: zone $zone, generation $gen observed, 3 in sync"
 
 [[ "$(r53 count "$zone")" == 3 ]] || fail "Route 53 does not hold the 3 records: $(r53 list "$zone")"
 ok "Route 53 holds the records"
+
+metrics="$(curl -s "http://$ADMIN/metrics")"
+for want in 'zoneshift_reconciles_total{result="ok"}' \
+  'zoneshift_route53_requests_total{operation="ChangeResourceRecordSets",outcome="ok"}' \
+  "zoneshift_records_desired{namespace=\"$NS\",name=\"site\"} 3" \
+  "zoneshift_records_in_sync{namespace=\"$NS\",name=\"site\"} 3" \
+  "zoneshift_migration_phase{namespace=\"$NS\",name=\"site\",phase=\"Syncing\"} 1" \
+  'zoneshift_reconcile_duration_seconds_count'; do
+  grep -qF "$want" <<<"$metrics" || fail "/metrics lacks $want"
+done
+ok "/metrics has reconciles, Route 53 requests, records and phase per migration"
 
 kubectl patch -n "$NS" hzm/site --type=merge -p '{"spec":{"records":[{"name":"www","type":"A","ttl":300,"values":["192.0.2.2"]},{"name":"@","type":"MX","values":["10 mail.example.net."]},{"name":"@","type":"TXT","values":["v=spf1 -all"]}]}}' >/dev/null
 for _ in $(seq 60); do
