@@ -6,7 +6,7 @@ use crate::api::{ChangeInfo, HostedZoneMigration, HostedZoneMigrationStatus, Rec
 use crate::clock::Clock;
 use crate::dns::import::{import, Imported};
 use crate::dns::query::Authorities;
-use crate::dns::verify::{ask_source, compare, questions};
+use crate::dns::verify::{ask_source, compare, questions, SourceView};
 use crate::dns::{observe, resolve_server, transfer, zonefile, TsigKey};
 use crate::plan::cutover;
 use crate::plan::{self, Requeue, SyncOutcome, Timing, ZoneInfo};
@@ -627,15 +627,38 @@ async fn verify(
     let Ok(origin) = zone::normalize_origin(&obj.spec.domain) else {
         return plan::Verification::AwaitingSync;
     };
+    let asked = questions(desired, &origin);
+    let answers = match source_authorities(&src.nameservers, ctx.dns.timeout).await {
+        Ok(auth) => ask_source(&auth, &asked, ctx.dns.concurrency).await,
+        Err(e) => asked
+            .into_iter()
+            .map(|q| (q, SourceView::Unanswered(e.clone())))
+            .collect(),
+    };
+    plan::Verification::Compared(compare(&origin, desired, current, &answers))
+}
+
+/// Connections to the source's nameservers; the error names every one that did not resolve.
+async fn source_authorities(
+    servers: &[String],
+    timeout: Duration,
+) -> std::result::Result<Authorities, String> {
     let mut addrs = Vec::new();
-    for server in &src.nameservers {
-        if let Ok(a) = resolve_server(server).await {
-            addrs.extend(a);
+    let mut failures = Vec::new();
+    for server in servers {
+        match resolve_server(server).await {
+            Ok(a) => addrs.extend(a),
+            Err(e) => failures.push(e),
         }
     }
-    let auth = Authorities::connect(&addrs, ctx.dns.timeout).await;
-    let answers = ask_source(&auth, &questions(desired, &origin), ctx.dns.concurrency).await;
-    plan::Verification::Compared(compare(&origin, desired, current, &answers))
+    if addrs.is_empty() {
+        return Err(if failures.is_empty() {
+            "spec.source.nameservers is empty".to_string()
+        } else {
+            failures.join("; ")
+        });
+    }
+    Ok(Authorities::connect(&addrs, timeout).await)
 }
 
 /// Everything the cutover decides on in this pass.
@@ -692,19 +715,10 @@ async fn observe_cutover(
         .unwrap_or_default()
     {
         servers if servers.is_empty() => Err("spec.source.nameservers is empty".to_string()),
-        servers => {
-            let mut addrs = Vec::new();
-            for s in &servers {
-                if let Ok(a) = resolve_server(s).await {
-                    addrs.extend(a);
-                }
-            }
-            observe::apex_ns_ttl(
-                &Authorities::connect(&addrs, ctx.dns.timeout).await,
-                &origin,
-            )
-            .await
-        }
+        servers => match source_authorities(&servers, ctx.dns.timeout).await {
+            Err(e) => Err(e),
+            Ok(auth) => observe::apex_ns_ttl(&auth, &origin).await,
+        },
     };
     let source_failures = match (&source.verification, status.phase) {
         (plan::Verification::Compared(c), Some(Phase::Propagating)) => Some(

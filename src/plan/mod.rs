@@ -418,7 +418,7 @@ fn observe_source(
             };
             if !c.mismatches.is_empty() {
                 set(s, false, "Mismatch", format!(
-                    "{} of {} names and types answer differently at the source and in Route 53; the first: {}.{extra} Fix the source or spec.records; the cutover waits until they agree.",
+                    "{} of {} names and types answer differently at the source and in Route 53 (the first: {}).{extra} Fix the source or spec.records; the cutover waits until they agree.",
                     c.mismatches.len(), c.checked, c.mismatches[0]
                 ));
             } else if !c.unanswered.is_empty() {
