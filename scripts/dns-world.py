@@ -176,7 +176,9 @@ def sync(args):
                     check = subprocess.run(["named-checkzone", name, path], capture_output=True, text=True)
                     if check.returncode != 0:
                         log(f"{name}: zone {zid} does not load in BIND: {check.stdout.strip()}")
-                    log(f"{name}: serving moto zone {zid}" + ("" if served.get(name) == zid else " (new)"))
+                    was = served.get(name)
+                    log(f"{name}: serving moto zone {zid}" + ("" if was in (None, zid) else f" instead of {was}")
+                        + (" (changed)" if was == zid else ""))
             for f in os.listdir(zones_dir):
                 if f.endswith(".zone") and f[: -len(".zone")] not in chosen:
                     os.remove(os.path.join(zones_dir, f))
