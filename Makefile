@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := eval "$$(scripts/test-env env)" && eval "$$(scripts/dns-world env)"
 
-.PHONY: demo test test-packaging test-env test-env-down lint crd bench e2e e2e-real-cluster
+.PHONY: demo test replay test-packaging test-env test-env-down lint crd bench e2e e2e-real-cluster
 
 ## The main job on local defaults: stand-ins up, operator running, a sample migration synced.
 demo:
@@ -17,7 +17,21 @@ test:
 	$(ENV) && cargo test --locked
 	cargo build --locked --quiet
 	$(ENV) && tests/kube-emulator/smoke.sh >/dev/null && tests/e2e/operator-e2e.sh && tests/e2e/leader-election.sh
+	tests/dns-world/smoke.sh
+	$(ENV) && .venv/bin/python scripts/replay.py zoneshift && .venv/bin/python scripts/replay.py early-flush
 	$(MAKE) test-packaging
+
+## The outage replay of docs/cutover-replay.md in the DNS world: the naive cutover, zoneshift's
+## and an early flush, then the timeline picture (docs/cutover-replay.svg) and the table.
+replay:
+	scripts/test-env up
+	scripts/dns-world up
+	cargo build --locked --quiet
+	.venv/bin/python scripts/replay.py naive
+	.venv/bin/python scripts/replay.py zoneshift
+	.venv/bin/python scripts/replay.py early-flush
+	.venv/bin/python scripts/replay.py svg
+	.venv/bin/python scripts/replay.py summary
 
 ## The Helm chart, deploy/, the IAM policy, the Argo CD health check, the Dockerfile and the
 ## docs, checked against the code (tests/packaging/; needs lua5.4).
@@ -46,6 +60,7 @@ test-env:
 	scripts/test-env up
 
 test-env-down:
+	scripts/dns-world down
 	scripts/test-env down
 
 ## The end-to-end scenario against a real cluster (kind, k3d) named by KUBECONFIG.
