@@ -561,12 +561,13 @@ def zoneshift_flow(args, flow):
             raise Failed(f"{e}: phase {status().get('phase')}, CutoverReady "
                          f"{c.get('status', 'absent')} {c.get('reason', '')}: {c.get('message', '')} "
                          "(the zoneshift flows need the operator's cutover phases)")
-        events["gate"] = time.time()
+        events["gate"] = watcher.first("CutoverReady=False AwaitingApproval") or watcher.first("CutoverReady=True") or time.time()
         kubectl("patch", "-n", ns, "hzm", "example-com", "--type=merge", "-p", '{"spec":{"cutover":{"approved":true}}}')
         events["approved"] = time.time()
         wait_for("CutoverReady=True after approval", lambda: condition(watcher.obj, "CutoverReady").get("status") == "True", 30)
         # The registrar (Manual mode): a person sets exactly status.nameservers.
         nameservers = [n.rstrip(".") for n in status().get("nameservers", [])] or R53_NS
+        delegation = cached_delegation()
         zero = time.time()
         events["switch"] = zero
         world("set-delegation", DOMAIN, *nameservers)
@@ -605,7 +606,11 @@ def zoneshift_flow(args, flow):
         watcher.stop()
         events["end"] = time.time()
         check_world(nameservers, old_flushed=flow == "zoneshift" or not args.restore)
-        extra = {"status_log": [[round(ts - zero, 3), item] for ts, item in watcher.seen],
+        held = [int(l.split()[1]) for l in delegation]
+        if held:
+            events["cached_delegation_expires"] = zero + min(held)
+        extra = {"cached_delegation_at_switch": [" ".join(l.split()) for l in delegation],
+                 "status_log": [[round(ts - zero, 3), item] for ts, item in watcher.seen],
                  "operator_flags": flags, "probe_interval": args.probe_interval, "warm": args.warm}
         if flow == "early-flush":
             delay = events["source_unhealthy"] - events["flush"]
