@@ -558,9 +558,10 @@ def zoneshift_flow(args, flow):
             wait_for("CutoverReady=True (or AwaitingApproval)", gate_open, args.timeout)
         except Failed as e:
             c = condition(watcher.obj, "CutoverReady")
+            hint = ("the operator sets no CutoverReady condition: these flows need its cutover phases" if not c
+                    else f"raise --timeout, or see {os.path.relpath(oplog_path, ROOT)}")
             raise Failed(f"{e}: phase {status().get('phase')}, CutoverReady "
-                         f"{c.get('status', 'absent')} {c.get('reason', '')}: {c.get('message', '')} "
-                         "(the zoneshift flows need the operator's cutover phases)")
+                         f"{c.get('status', 'absent')} {c.get('reason', '')}: {c.get('message', '')} ({hint})")
         events["gate"] = watcher.first("CutoverReady=False AwaitingApproval") or watcher.first("CutoverReady=True") or time.time()
         kubectl("patch", "-n", ns, "hzm", "example-com", "--type=merge", "-p", '{"spec":{"cutover":{"approved":true}}}')
         events["approved"] = time.time()
