@@ -117,7 +117,9 @@ def main() -> None:
         writers = [p for p in sorted((ROOT / "src").rglob("*.rs")) if CONDITION_WRITER.search(p.read_text())]
         t.check(len(writers) >= 2, f"found the files that write conditions: {', '.join(str(p.relative_to(ROOT)) for p in writers)}")
         for f in writers:
-            literals |= set(re.findall(r'"([A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+|DSPresent)"', f.read_text()))
+            # Unit tests (after #[cfg(test)]) quote AWS error codes and the like, not reasons.
+            body = f.read_text().split("#[cfg(test)]")[0]
+            literals |= set(re.findall(r'"([A-Z][A-Za-z0-9]*)"', body))
         condition_types = set(re.findall(r'pub const \w+: &str = "(\w+)";', (ROOT / "src/api.rs").read_text()))
         unplaced = sorted(literals - set(REASON_HEALTH) - NOT_CONDITION_REASONS - condition_types)
         t.check(not unplaced, "every reason in those files has a known health",

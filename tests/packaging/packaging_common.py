@@ -168,33 +168,45 @@ def check_rbac(t: Tally, label: str, rules: list[dict]) -> None:
 
 # --- Condition reasons ----------------------------------------------------------------------
 #
-# Every CamelCase literal (and DSPresent) in the files that write conditions is a condition reason with a known
-# health, or one of the other names below. A new reason fails this test until it is placed,
-# here and in health.lua (and described in docs/migration-runbook.md).
+# Every capitalised string literal in the files that write conditions (outside unit tests) is a
+# condition reason with a known health, or one of the other names below. A new reason fails this
+# test until it is placed, here and in health.lua (and described in docs/migration-runbook.md).
+# The health is the one deploy/argocd/health.lua gives a resource whose Ready condition carries
+# the reason (True reasons: Healthy).
 REASON_HEALTH = {
-    "InSync": "Healthy", "ZoneAvailable": "Healthy", "Verified": "Healthy",
-    "ChangePending": "Progressing", "ZoneNotReady": "Progressing", "Reconciling": "Progressing",
-    "AwaitingSync": "Progressing", "Mismatch": "Progressing",
+    # True: the condition holds (Ready True only for InSync and Completed).
+    "InSync": "Healthy", "ZoneAvailable": "Healthy", "Verified": "Healthy", "GateOpen": "Healthy",
+    "Switched": "Healthy", "Released": "Healthy", "Answering": "Healthy", "Completed": "Healthy",
+    # zoneshift goes on by itself, or waits for a gate, a TTL or the registrar.
+    "Reconciling": "Progressing", "Progressing": "Progressing", "ChangePending": "Progressing",
+    "ZoneNotReady": "Progressing", "AwaitingSync": "Progressing", "AwaitingVerification": "Progressing",
+    "Route53NotAnswering": "Progressing", "LoweringTtl": "Progressing", "WaitingForTtlExpiry": "Progressing",
+    "RollbackRequested": "Progressing", "NotSwitched": "Progressing", "AwaitingRegistrar": "Progressing",
+    "Soaking": "Progressing", "RollingBack": "Progressing",
+    # Waiting for a person, on purpose.
+    "AwaitingApproval": "Suspended",
+    # An invalid spec or source, an error, or a person must act.
     "InvalidRecord": "Degraded", "DeleteThresholdExceeded": "Degraded", "ChangeRejected": "Degraded",
     "Route53Error": "Degraded", "ZoneConflict": "Degraded", "NoUid": "Degraded",
     "SourceNotFound": "Degraded", "InvalidZoneFile": "Degraded", "TransferFailed": "Degraded",
-    "SourceUnreachable": "Degraded", "NoSourceNameservers": "Degraded",
-    # The cutover (CutoverReady, Delegated, Propagated, SourceHealthy).
-    "GateOpen": "Healthy", "Switched": "Healthy", "Released": "Healthy", "Answering": "Healthy",
-    "AwaitingVerification": "Progressing", "Route53NotAnswering": "Progressing", "LoweringTtl": "Progressing",
-    "WaitingForTtlExpiry": "Progressing", "AwaitingRegistrar": "Progressing", "NotSwitched": "Progressing",
-    "Soaking": "Progressing", "RollingBack": "Progressing",
-    "AwaitingApproval": "Suspended", "RollbackRequested": "Suspended",
-    "SourceNsTtlUnknown": "Degraded", "SwitchedBeforeGate": "Degraded", "SwitchedBeforeApproval": "Degraded",
-    "RegistrarError": "Degraded", "PartialDelegation": "Degraded", "ParentUnreachable": "Degraded",
-    "DelegationChanged": "Degraded", "SourceUnhealthy": "Degraded", "DSPresent": "Degraded",
-    "RolledBack": "Healthy",
+    "SourceUnreachable": "Degraded", "NoSourceNameservers": "Degraded", "Mismatch": "Degraded",
+    "SourceNsTtlUnknown": "Degraded", "ParentUnreachable": "Degraded", "DSPresent": "Degraded",
+    "SwitchedBeforeGate": "Degraded", "SwitchedBeforeApproval": "Degraded", "RegistrarError": "Degraded",
+    "PartialDelegation": "Degraded", "DelegationChanged": "Degraded", "SourceUnhealthy": "Degraded",
+    "RolledBack": "Degraded",
 }
-# Event reasons and actions (kubectl describe shows them; health does not read events).
+# The reasons of Stalled and Reconciling when they are False: they say nothing is wrong or in
+# progress, and carry no health of their own.
+KSTATUS_IDLE_REASONS = {"NotStalled", "Idle"}
+# Event reasons and actions (kubectl describe shows them; health does not read events), AWS
+# error codes the code tests for, and status words.
 NOT_CONDITION_REASONS = {
     "ChangesApplied", "ZoneCreated", "ZoneRetained", "RecordsDeleted", "ZoneNotEmpty", "ZoneDeleted",
-    "ShadowMismatch", "ApplyChanges", "CreateZone", "SwitchNameservers",
-}
+    "ShadowMismatch", "SwitchNameservers", "NameserverTtlSet", "RegistrarUpdated",
+    "ApplyChanges", "CreateZone", "Cleanup", "Cutover", "Sync", "Validate", "Verify",
+    "DuplicateRequest",
+    "True", "False", "INSYNC", "PENDING",
+} | KSTATUS_IDLE_REASONS
 
 # --- AWS operations -------------------------------------------------------------------------
 
