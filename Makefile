@@ -4,9 +4,11 @@ ENV := eval "$$(scripts/test-env env)" && eval "$$(scripts/dns-world env)"
 
 .PHONY: demo test replay test-packaging test-env test-env-down lint crd bench e2e e2e-real-cluster
 
-## The main job on local defaults: stand-ins up, operator running, a sample migration synced.
+## The main job on local defaults: every stand-in up, a whole migration of example.com run
+## end to end (import, verify, gate, approval, switch, soak, completion), phases printed.
 demo:
 	scripts/test-env up
+	scripts/dns-world up
 	cargo build --quiet
 	$(ENV) && scripts/demo
 

@@ -168,7 +168,18 @@ pub fn decide(
         next_look = Some(next_look.map_or(at, |n: Timestamp| n.min(at)));
     };
 
+    // A rollback asked once the switch was requested goes back to the previous delegation.
+    let rollback_now = c.rollback
+        && matches!(
+            phase,
+            Phase::CuttingOver | Phase::Propagating | Phase::Completed
+        );
+    if rollback_now {
+        start_rollback(&mut s, &mut cut, c.mode, &mut actions, generation, now);
+        soon(plus(now, probes.poll.as_secs()));
+    }
     match phase {
+        _ if rollback_now => {}
         Phase::Pending
         | Phase::Provisioning
         | Phase::Syncing
@@ -261,10 +272,7 @@ pub fn decide(
             }
         }
         Phase::CuttingOver => {
-            if c.rollback {
-                start_rollback(&mut s, &mut cut, c.mode, &mut actions, generation, now);
-                soon(plus(now, probes.poll.as_secs()));
-            } else if switched_now {
+            if switched_now {
                 enter_propagating(&mut s, &mut cut, now, soak, &mut actions, generation);
                 if let Some(at) = ts(&cut.old_provider_releasable_at) {
                     soon(at);
@@ -306,89 +314,79 @@ pub fn decide(
             }
         }
         Phase::Propagating => {
-            if c.rollback {
-                start_rollback(&mut s, &mut cut, c.mode, &mut actions, generation, now);
-                soon(plus(now, probes.poll.as_secs()));
-            } else {
-                let releasable = ts(&cut.old_provider_releasable_at).unwrap_or(now);
-                if let Some(failures) = &obs.source_failures {
-                    if failures.is_empty() {
-                        set(
-                            &mut s,
-                            condition::SOURCE_HEALTHY,
-                            true,
-                            "Answering",
-                            "The old provider still answers as Route 53 does.".into(),
-                        );
-                    } else {
-                        let left = releasable.duration_since(now);
-                        let msg = format!(
+            let releasable = ts(&cut.old_provider_releasable_at).unwrap_or(now);
+            if let Some(failures) = &obs.source_failures {
+                if failures.is_empty() {
+                    set(
+                        &mut s,
+                        condition::SOURCE_HEALTHY,
+                        true,
+                        "Answering",
+                        "The old provider still answers as Route 53 does.".into(),
+                    );
+                } else {
+                    let left = releasable.duration_since(now);
+                    let msg = format!(
                             "The old provider stopped answering as Route 53 does for {} names and types (the first: {}). Resolvers that cached the old delegation may still send users there for {} more (until {releasable}). Restore the old provider's records now.",
                             failures.len(), failures[0], human(left)
                         );
-                        let was_healthy = s
-                            .conditions
+                    let was_healthy = s
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == condition::SOURCE_HEALTHY && c.status == "True");
+                    if was_healthy
+                        || s.conditions
                             .iter()
-                            .any(|c| c.type_ == condition::SOURCE_HEALTHY && c.status == "True");
-                        if was_healthy
-                            || s.conditions
-                                .iter()
-                                .all(|c| c.type_ != condition::SOURCE_HEALTHY)
-                        {
-                            actions.push(Action::Event {
-                                warning: true,
-                                reason: "SourceUnhealthy",
-                                message: msg.clone(),
-                            });
-                        }
-                        set(
-                            &mut s,
-                            condition::SOURCE_HEALTHY,
-                            false,
-                            "SourceUnhealthy",
-                            msg,
-                        );
+                            .all(|c| c.type_ != condition::SOURCE_HEALTHY)
+                    {
+                        actions.push(Action::Event {
+                            warning: true,
+                            reason: "SourceUnhealthy",
+                            message: msg.clone(),
+                        });
                     }
-                }
-                if !switched_now && obs.parent.is_ok() {
-                    set(&mut s, condition::DELEGATED, false, "DelegationChanged", "The parent no longer serves the Route 53 nameservers, although no rollback was asked for.".into());
-                } else if switched_now {
                     set(
                         &mut s,
-                        condition::DELEGATED,
-                        true,
-                        "Switched",
-                        format!(
-                            "The parent serves the Route 53 nameservers since {}.",
-                            cut.switched_at.clone().unwrap_or_default()
-                        ),
+                        condition::SOURCE_HEALTHY,
+                        false,
+                        "SourceUnhealthy",
+                        msg,
                     );
                 }
-                if now >= releasable {
-                    s.phase = Some(Phase::Completed);
-                    cut.completed_at = Some(now.to_string());
-                    set(&mut s, condition::PROPAGATED, true, "Released", format!(
+            }
+            if !switched_now && obs.parent.is_ok() {
+                set(&mut s, condition::DELEGATED, false, "DelegationChanged", "The parent no longer serves the Route 53 nameservers, although no rollback was asked for.".into());
+            } else if switched_now {
+                set(
+                    &mut s,
+                    condition::DELEGATED,
+                    true,
+                    "Switched",
+                    format!(
+                        "The parent serves the Route 53 nameservers since {}.",
+                        cut.switched_at.clone().unwrap_or_default()
+                    ),
+                );
+            }
+            if now >= releasable {
+                s.phase = Some(Phase::Completed);
+                cut.completed_at = Some(now.to_string());
+                set(&mut s, condition::PROPAGATED, true, "Released", format!(
                         "Every cached copy of the old delegation has expired (since {releasable}); the old provider may be decommissioned."
                     ));
-                    actions.push(Action::SetRoute53NsTtl(final_ttl));
-                    actions.push(Action::Event { warning: false, reason: "Completed", message: format!(
+                actions.push(Action::SetRoute53NsTtl(final_ttl));
+                actions.push(Action::Event { warning: false, reason: "Completed", message: format!(
                         "The migration is complete: the old provider may be decommissioned; the Route 53 NS TTL is raised to {final_ttl} s."
                     ) });
-                } else {
-                    set(&mut s, condition::PROPAGATED, false, "Soaking", format!(
+            } else {
+                set(&mut s, condition::PROPAGATED, false, "Soaking", format!(
                         "Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."
                     ));
-                    soon(releasable);
-                    soon(plus(now, probes.source_probe.as_secs()));
-                }
+                soon(releasable);
+                soon(plus(now, probes.source_probe.as_secs()));
             }
         }
-        Phase::Completed => {
-            if c.rollback {
-                start_rollback(&mut s, &mut cut, c.mode, &mut actions, generation, now);
-                soon(plus(now, probes.poll.as_secs()));
-            }
-        }
+        Phase::Completed => {}
         Phase::RollingBack => {
             if !cut.previous_nameservers.is_empty() && serves(&cut.previous_nameservers) {
                 s.phase = Some(Phase::RolledBack);
