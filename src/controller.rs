@@ -253,7 +253,14 @@ async fn apply(
             }),
         ),
         Ok(read) => {
-            let pass = sync(obj, ctx, read.as_ref().map(|r| &r.imported.sets), mode).await;
+            let pass = sync(
+                obj,
+                ctx,
+                read.as_ref().map(|r| &r.imported.sets),
+                mode,
+                switching && imports,
+            )
+            .await;
             let source = match &obj.spec.source {
                 None => None,
                 Some(_) => Some(plan::SourceObservation {
@@ -902,8 +909,10 @@ async fn sync(
     ctx: &Context,
     imported: Option<&zone::RecordMap>,
     mode: zone::SyncMode,
+    keep_current: bool,
 ) -> SyncPass {
-    let (outcome, batches, error, seen) = sync_records(obj, ctx, imported, mode).await;
+    let (outcome, batches, error, seen) =
+        sync_records(obj, ctx, imported, mode, keep_current).await;
     let (desired, current) = match seen {
         Some((d, c)) => (Some(d), Some(c)),
         None => (None, None),
@@ -925,6 +934,7 @@ async fn sync_records(
     ctx: &Context,
     imported: Option<&zone::RecordMap>,
     mode: zone::SyncMode,
+    keep_current: bool,
 ) -> (SyncOutcome, Vec<AppliedBatch>, Option<Error>, Seen) {
     let spec = &obj.spec;
     let empty = zone::RecordMap::new();
@@ -1040,6 +1050,19 @@ async fn sync_records(
                 None,
             )
         }
+    };
+    // Once the switch is asked for, the import stops: what Route 53 holds is what is kept,
+    // with spec.records laid over it.
+    let desired = if keep_current {
+        let held: zone::RecordMap = current
+            .sets
+            .iter()
+            .filter(|(k, _)| !zone::is_apex_protected(k, &origin))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        zone::desired_with_import(&spec.domain, &spec.records, &held).unwrap_or(desired)
+    } else {
+        desired
     };
     let diff = zone::diff(&desired, &current.sets, &origin, mode);
     let desired_count = desired

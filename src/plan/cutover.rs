@@ -559,7 +559,7 @@ fn request_switch(
             warning: false,
             reason: "SwitchNameservers",
             message: format!(
-                "The gate is open: set the domain's nameservers at the registrar to {}.",
+                "The gate is open: set the domain's nameservers at the registrar to these four: {}",
                 route53_set.join(", ")
             ),
         }),
