@@ -33,6 +33,11 @@ FLAG_VALUES = {
     "--resolver": ("resolver", "127.0.0.53:53"),
     "--delegation-poll-interval": ("delegationPollInterval", "10s"),
     "--source-probe-interval": ("sourceProbeInterval", "2m"),
+    "--admin-addr": ("adminAddr", "127.0.0.1:9090"),
+    "--leader-election": ("leaderElection", True),  # a switch: passed bare
+    "--leader-election-namespace": ("leaderElectionNamespace", "ops"),
+    "--leader-election-lease": ("leaderElectionLease", "zs-leader"),
+    "--leader-election-lease-duration": ("leaderElectionLeaseDuration", "30s"),
     "--namespace": ("watchNamespace", "dns"),
     "--log-format": ("logFormat", "text"),
 }
@@ -75,8 +80,10 @@ def main() -> None:
         # Defaults: the installation docs/install.md describes.
         objs, notes = render()
         kinds = sorted(o["kind"] for o in objs)
-        t.check(kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"],
-                "default values render the ServiceAccount, ClusterRole and binding, and the Deployment", str(kinds))
+        t.check(kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "Deployment",
+                          "Role", "RoleBinding", "ServiceAccount"],
+                "default values render the ServiceAccount, the ClusterRoles (operator, CRD), the leader Role, "
+                "their bindings, and the Deployment", str(kinds))
         t.check(all(o["metadata"].get("namespace") == NAMESPACE for o in objs if o["kind"] in ("Deployment", "ServiceAccount")),
                 "namespaced objects land in the release's namespace")
         deploy = one(objs, "Deployment")
@@ -98,17 +105,39 @@ def main() -> None:
         objs, _ = render(every)
         args = container(one(objs, "Deployment"))["args"]
         for flag, (key, value) in FLAG_VALUES.items():
-            t.check(f"{flag}={value}" in args, f"operator.{key} reaches the container as {flag}={value}", str(args))
+            want = flag if value is True else f"{flag}={value}"
+            t.check(want in args, f"operator.{key} reaches the container as {want}", str(args))
         env = {e["name"]: e.get("value") for e in container(one(objs, "Deployment"))["env"]}
         t.check(env.get("RUST_LOG") == "debug", "operator.logLevel reaches the container as RUST_LOG")
         check_args(t, "every flag", one(objs, "Deployment"))
+        c = container(one(objs, "Deployment"))
+        t.check([p["containerPort"] for p in c["ports"]] == [9090] and c["readinessProbe"]["httpGet"]["path"] == "/readyz",
+                "the container port follows operator.adminAddr; one replica is ready on /readyz")
+
+        # Two replicas with leader election: the standby never syncs its cache, so readiness is
+        # /livez, or it would stay unready and hold every rollout.
+        objs, _ = render({"replicaCount": 2, "operator": {"leaderElection": True}})
+        d = one(objs, "Deployment")
+        t.check(d["spec"]["replicas"] == 2 and "--leader-election" in container(d)["args"]
+                and container(d)["readinessProbe"]["httpGet"]["path"] == "/livez",
+                "replicaCount 2 with leader election: two replicas, --leader-election, readiness on /livez")
+        validate_strict(t, "two replicas", objs, VALIDATOR)
 
         # One namespace: a Role and RoleBinding there, no cluster-wide grant.
         objs, notes = render({"operator": {"watchNamespace": "dns"}})
         kinds = by_kind(objs)
-        t.check("ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
-                and [o["metadata"]["namespace"] for o in kinds.get("Role", []) + kinds.get("RoleBinding", [])] == ["dns", "dns"],
-                "operator.watchNamespace grants a Role in that namespace only")
+        roles = {o["metadata"]["name"]: o for o in kinds.get("Role", [])}
+        t.check(roles.get(RELEASE, {}).get("metadata", {}).get("namespace") == "dns"
+                and [o["metadata"]["namespace"] for o in kinds.get("RoleBinding", []) if o["roleRef"]["name"] == RELEASE] == ["dns"],
+                "operator.watchNamespace grants the operator's rules as a Role in that namespace")
+        cluster_rules = [r for o in kinds.get("ClusterRole", []) for r in o["rules"]]
+        t.check(cluster_rules == [{"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+                                   "resourceNames": ["hostedzonemigrations.zoneshift.io"], "verbs": ["list", "watch"]}],
+                "with operator.watchNamespace the only cluster-wide grant is the watch of zoneshift's own CRD",
+                str(cluster_rules))
+        lease_roles = [o for o in kinds.get("Role", []) if o["metadata"]["name"] == f"{RELEASE}-leader"]
+        t.check([o["metadata"]["namespace"] for o in lease_roles] == [NAMESPACE],
+                "the leader Lease's Role is in the release's namespace")
         t.check("--namespace=dns" in container(one(objs, "Deployment"))["args"], "operator.watchNamespace passes --namespace")
         check_names_and_labels(t, "one namespace", objs)
         validate_strict(t, "one namespace", objs, VALIDATOR)
@@ -161,6 +190,8 @@ def main() -> None:
             "a resolver with a space in it": {"operator": {"resolver": "127.0.0.53 53"}},
             "a probe interval humantime cannot parse": {"operator": {"sourceProbeInterval": "often"}},
             "a digest that is no sha256": {"image": {"digest": "latest"}},
+            "an admin address without a port": {"operator": {"adminAddr": "0.0.0.0"}},
+            "an admin address that is a host name": {"operator": {"adminAddr": "localhost:8080"}},
         }
         for what, values in bad.items():
             try:
@@ -169,7 +200,9 @@ def main() -> None:
             except Exception as e:  # HelmValuesError
                 t.check("values don't meet the specifications" in str(e), f"the schema refuses {what}", str(e))
         for what, values in {"durations like 1h 30m": {"operator": {"resyncInterval": "1h 30m"}},
-                             "replicaCount 0 (a paused operator)": {"replicaCount": 0}}.items():
+                             "replicaCount 0 (a paused operator)": {"replicaCount": 0},
+                             "replicaCount 2 with leader election": {"replicaCount": 2, "operator": {"leaderElection": True}},
+                             "an IPv6 admin address": {"operator": {"adminAddr": "[::]:8080"}}}.items():
             try:
                 render(values)
                 t.check(True, f"the schema accepts {what}")

@@ -37,8 +37,9 @@ def main() -> None:
         t.check(False, "kubectl kustomize deploy/ builds", e.stderr)
         t.done()
     kinds = sorted(o["kind"] for o in objs)
-    t.check(kinds == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment",
-                      "Namespace", "ServiceAccount"], "it holds the namespace, CRD, ServiceAccount, RBAC and Deployment", str(kinds))
+    t.check(kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "CustomResourceDefinition",
+                      "Deployment", "Namespace", "Role", "RoleBinding", "ServiceAccount"],
+            "it holds the namespace, CRD, ServiceAccount, RBAC and Deployment", str(kinds))
     t.check((DEPLOY / "crds" / "hostedzonemigration.yaml").read_bytes() == (ROOT / "crds" / "hostedzonemigration.yaml").read_bytes(),
             "deploy/crds/ holds crds/hostedzonemigration.yaml unchanged", "run: make crd")
     crd = one(objs, "CustomResourceDefinition")

@@ -62,8 +62,9 @@ def rust_sources() -> dict[Path, str]:
 # source (Controller: list+watch; finalizer(): JSON patch; Recorder: create, then merge patch
 # of a repeated event). A kube entry point in src/ that no entry matches fails the tests, so
 # new calls cannot slip past the RBAC rules. A watcher stream (`watcher(api, ..)`, as
-# `Controller::for_stream` is fed) is the exception: it lists and watches whatever its Api
-# names, so `WATCH_CALLS` below finds that Api's type.
+# `Controller::for_stream` is fed, and `await_condition(api, name, ..)`, which watches one
+# object by a metadata.name field selector) is the exception: it lists and watches whatever
+# its Api names, so `WATCH_CALLS` below finds that Api's type.
 HZM = ("zoneshift.io", "hostedzonemigrations")
 API_CALL_PATTERNS: list[tuple[str, str, set[tuple[str, str, str]]]] = [
     ("the controller watches HostedZoneMigrations", r"Controller::new\(",
@@ -82,15 +83,20 @@ API_TYPES = {
     "Secret": ("", "secrets"),
     "ConfigMap": ("", "configmaps"),
     "Lease": ("coordination.k8s.io", "leases"),
+    "CustomResourceDefinition": ("apiextensions.k8s.io", "customresourcedefinitions"),
 }
 # kube entry points the table above must account for; group 1 is the type of an Api<T>.
 KUBE_ENTRY_POINTS = re.compile(
     r"Controller::new\(|\bfinalizer\(|\.patch_status\(|\.replace_status\(|Recorder::new\(|"
-    r"\bwatcher\(|\breflector\(|\bmetadata_watcher\(|LeaseLock|\bApi(?:::)?<\s*(\w+)"
+    r"\bwatcher\(|\breflector\(|\bmetadata_watcher\(|\bawait_condition\(|\bwatch_object\(|LeaseLock|"
+    r"\bApi(?:::)?<\s*(\w+)"
 )
-# watcher(api, ..) and metadata_watcher(api, ..): a list, then a watch, of the resource of
-# `api`, an `Api<T>` binding of the same file. Group 1 is the binding's name.
-WATCH_CALLS = re.compile(r"\b(?:metadata_)?watcher\(\s*(\w+)\s*[,)]")
+# watcher(api, ..), metadata_watcher(api, ..), await_condition(api, ..) and watch_object(api, ..):
+# a list, then a watch, of the resource of `api` (or `api.clone()`), an `Api<T>` binding of the
+# same file. Group 1 is the binding's name.
+WATCH_CALLS = re.compile(r"\b(?:metadata_watcher|watcher|await_condition|watch_object)\(\s*(\w+)(?:\.clone\(\))?\s*[,)]")
+# `name: Api<T>` or `name: kube::Api<T>` (a let binding, an argument or a struct field).
+API_BINDINGS = re.compile(r"\b(\w+)\s*:\s*&?\s*(?:\w+::)*Api<\s*(\w+)\s*>")
 # Methods of kube::Api that call the API server, and the verb each one needs.
 API_METHOD_VERBS = {
     "get": "get", "get_opt": "get", "list": "list", "watch": "watch", "create": "create",
@@ -110,7 +116,7 @@ def required_permissions(sources: dict[Path, str] | None = None) -> tuple[set[tu
         for _, pattern, perms in API_CALL_PATTERNS:
             if re.search(pattern, body):
                 needed |= perms
-        bindings = set(re.findall(r"\b(\w+)\s*:\s*&?\s*Api<\s*(\w+)\s*>", body))
+        bindings = set(API_BINDINGS.findall(body))
         watched = {}
         for var in WATCH_CALLS.findall(body):
             kinds = {k for v, k in bindings if v == var}
@@ -124,7 +130,7 @@ def required_permissions(sources: dict[Path, str] | None = None) -> tuple[set[tu
                 continue
             if m.group(1) in API_TYPES:
                 continue  # its calls are the patterns above or the method calls below
-            if token in ("watcher(", "metadata_watcher("):
+            if token in ("watcher(", "metadata_watcher(", "await_condition(", "watch_object("):
                 arg = WATCH_CALLS.match(body, m.start())
                 if arg and arg.group(1) in watched:
                     continue  # a watcher of an Api whose type is known: list and watch

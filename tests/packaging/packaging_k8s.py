@@ -69,7 +69,7 @@ def check_hardening(t: Tally, label: str, deploy: dict) -> None:
     t.check(not any(v.get("hostPath") for v in pod.get("volumes", [])) and not pod.get("hostNetwork")
             and not pod.get("hostPID"), f"{label}: no host namespaces or host paths")
     t.check(deploy["spec"].get("replicas") == 1 and deploy["spec"].get("strategy", {}).get("type") == "Recreate",
-            f"{label}: one replica, Recreate (no leader election yet)")
+            f"{label}: one replica, Recreate (the default: more need --leader-election)")
     env = {e["name"]: e for e in c.get("env", [])}
     t.check(env.get("POD_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
             f"{label}: POD_NAME names the event reporter")

@@ -52,3 +52,8 @@ helm.sh/chart: {{ include "zoneshift.chart" . }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
+
+{{/* The port of operator.adminAddr (IP:PORT or [IPv6]:PORT). */}}
+{{- define "zoneshift.adminPort" -}}
+{{- regexFind "[0-9]+$" .Values.operator.adminAddr }}
+{{- end }}
