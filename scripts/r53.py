@@ -31,20 +31,16 @@ CONTACT = {
 
 def register_domain(domain):
     """Registers DOMAIN with moto's Route 53 Domains (idempotent), as a registrar account would
-    hold it, pointing at the old provider."""
+    hold it."""
     d = boto3.client("route53domains", endpoint_url=os.environ["ZS_ROUTE53_ENDPOINT"], region_name="us-east-1")
     try:
         d.get_domain_detail(DomainName=domain)
     except Exception:
         d.register_domain(DomainName=domain, DurationInYears=2, AdminContact=CONTACT,
                           RegistrantContact=CONTACT, TechContact=CONTACT)
-    try:
-        d.update_domain_nameservers(DomainName=domain, Nameservers=[
-            {"Name": "ns1.old-provider.net"}, {"Name": "ns2.old-provider.net"}])
-    except d.exceptions.DuplicateRequest:
-        # moto keeps every finished operation and refuses a second one of the same kind for
-        # the domain, for the life of the process: the domain stays as an earlier run left it.
-        pass
+    # The nameservers are left as moto registers them: moto keeps every finished operation
+    # and refuses a second UpdateDomainNameservers for the domain for the life of the process,
+    # so an update here would leave zoneshift's own request refused.
 
 
 def main(argv):

@@ -316,7 +316,7 @@ pub struct CutoverSpec {
     /// Keep the old provider at least this long after the switch, e.g. `24h`, `90m`, `30s`.
     /// Default 24h.
     #[serde(default = "default_minimum_soak")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"))]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d))+$"))]
     pub minimum_soak: String,
 
     /// Go back to the previous nameservers.

@@ -217,6 +217,9 @@ async fn apply(
     api: &Api<HostedZoneMigration>,
     ctx: &Context,
 ) -> Result<Action> {
+    if let Some(wait) = cutover_only(obj, ctx) {
+        return cutover_pass(obj, api, ctx, wait).await;
+    }
     let phase = obj
         .status
         .as_ref()
@@ -410,6 +413,93 @@ async fn apply(
         Requeue::OnChange => Action::await_change(),
         Requeue::After(d) => Action::requeue(d),
     })
+}
+
+/// How long until the next full pass (import, sync, verification) is due, when this pass need
+/// not be one: a migration that is synced and verified waits at the gate or in the switch
+/// with cheap DNS observations, and reads the old provider and lists Route 53 only every
+/// `--import-interval` (every `--source-probe-interval` during the soak).
+fn cutover_only(obj: &HostedZoneMigration, ctx: &Context) -> Option<Duration> {
+    let s = obj.status.as_ref()?;
+    obj.spec.source.as_ref()?;
+    if s.observed_generation != obj.metadata.generation || s.hosted_zone_id.is_none() {
+        return None;
+    }
+    let is_true = |t: &str| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == t && c.status == "True")
+    };
+    let phase = s.phase.unwrap_or_default();
+    let interval = match phase {
+        Phase::AwaitingCutover | Phase::CuttingOver => ctx.timing.import_interval,
+        Phase::Propagating => ctx.dns.probes.source_probe,
+        _ => return None,
+    };
+    if !is_true(condition::RECORDS_SYNCED)
+        || s.last_change.as_ref().is_some_and(|c| c.state != "INSYNC")
+    {
+        return None;
+    }
+    let last_full = [
+        s.verification
+            .as_ref()
+            .and_then(|v| v.checked_at.as_deref()),
+        s.source.as_ref().and_then(|v| v.imported_at.as_deref()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|t| t.parse::<jiff::Timestamp>().ok())
+    .max()?;
+    let due = last_full
+        .checked_add(jiff::SignedDuration::try_from(interval).ok()?)
+        .ok()?;
+    let now = ctx.clock.now();
+    (due > now).then(|| Duration::from_secs(due.duration_since(now).as_secs().max(1) as u64))
+}
+
+/// A pass that only observes the delegation and the TTLs and decides the cutover.
+async fn cutover_pass(
+    obj: &HostedZoneMigration,
+    api: &Api<HostedZoneMigration>,
+    ctx: &Context,
+    full_pass_in: Duration,
+) -> Result<Action> {
+    let now = ctx.clock.now();
+    let prev = obj.status.clone().unwrap_or_default();
+    let mut status = prev.clone();
+    let mut next = full_pass_in;
+    if let Some(zone_id) = status.hosted_zone_id.clone() {
+        let src = plan::SourceObservation {
+            import: None,
+            verification: plan::Verification::Skipped,
+        };
+        let observation = observe_cutover(obj, ctx, &status, None, &src).await;
+        let d = cutover::decide(
+            &obj.spec,
+            &status,
+            &observation,
+            obj.metadata.generation,
+            now,
+            ctx.dns.probes,
+        );
+        status = d.status;
+        act_on_cutover(obj, ctx, &zone_id, d.actions, &mut status).await;
+        plan::summarize(&mut status, true, obj.metadata.generation, now);
+        if let Some(at) = d.next_look {
+            next = next.min(Duration::from_secs(
+                at.duration_since(now).as_secs().max(1) as u64
+            ));
+        }
+    }
+    ctx.metrics.observe(
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+        &status,
+        now,
+    );
+    write_status(api, obj, &prev, &status).await?;
+    Ok(Action::requeue(next))
 }
 
 /// What one sync pass did, and what verification needs from it.
@@ -697,7 +787,15 @@ async fn observe_cutover(
                 None,
             ))
         })
-        .and_then(|s| s.ttl);
+        .and_then(|s| s.ttl)
+        // A pass that did not list the zone goes by the last TTL observed.
+        .or_else(|| {
+            status
+                .observed_ttls
+                .as_ref()
+                .and_then(|t| t.route53_ns)
+                .and_then(|t| u32::try_from(t).ok())
+        });
     let resolver = match ctx
         .dns
         .resolver
@@ -822,7 +920,15 @@ async fn act_on_cutover(
     for action in actions {
         match action {
             cutover::Action::SetRoute53NsTtl(ttl) => {
-                match ctx.route53.set_apex_ns_ttl(zone_id, &origin, ttl).await {
+                let set = ctx.route53.set_apex_ns_ttl(zone_id, &origin, ttl).await;
+                if set.is_ok() {
+                    // Known now without listing the zone again.
+                    status
+                        .observed_ttls
+                        .get_or_insert_with(Default::default)
+                        .route53_ns = Some(i64::from(ttl));
+                }
+                match set {
                     Ok(true) => {
                         publish(
                             ctx,

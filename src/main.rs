@@ -461,11 +461,17 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         ))
     });
     if let Some(e) = &elector {
+        readiness
+            .standby
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         tokio::select! {
             _ = e.acquire() => {}
             _ = stopped(stop_rx.clone()) => return Ok(()),
         }
         metrics.leader.set(1);
+        readiness
+            .standby
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         // Losing the lease stops this replica at once: another one may already act.
         let holder = e.clone();
         tokio::spawn(async move {

@@ -272,11 +272,14 @@ impl Metrics {
 pub struct Readiness {
     pub crd_established: Arc<AtomicBool>,
     pub cache_synced: Arc<AtomicBool>,
+    /// A replica waiting for the leader lease has no cache to sync: it is ready to take over.
+    pub standby: Arc<AtomicBool>,
 }
 
 impl Readiness {
     pub fn ready(&self) -> bool {
-        self.crd_established.load(Ordering::Relaxed) && self.cache_synced.load(Ordering::Relaxed)
+        self.crd_established.load(Ordering::Relaxed)
+            && (self.cache_synced.load(Ordering::Relaxed) || self.standby.load(Ordering::Relaxed))
     }
 }
 

@@ -440,6 +440,7 @@ async fn route53_domains_mode_switches_through_the_registrar() {
     w.reconcile("m").await.unwrap();
     let m = w.get("m").await;
     assert_eq!(m.status.as_ref().unwrap().phase, Some(Phase::CuttingOver));
+    let delegated = cond(&m, "Delegated").clone();
     assert!(
         m.status
             .as_ref()
@@ -449,7 +450,7 @@ async fn route53_domains_mode_switches_through_the_registrar() {
             .unwrap()
             .operation_id
             .is_some(),
-        "the operation is recorded"
+        "the operation is recorded: {delegated:?}"
     );
     assert!(w
         .event_reasons()

@@ -315,7 +315,9 @@ async fn a_change_at_the_source_reaches_route53_at_the_next_import() {
         .unwrap();
     assert!(child.wait().unwrap().success(), "nsupdate failed");
 
-    // The next import (the requeue after --import-interval) carries it over.
+    // The next import, after --import-interval, carries it over.
+    w.clock
+        .advance(zoneshift::plan::Timing::default().import_interval);
     w.reconcile("m").await.unwrap();
     let recs = w.records(&id, "dynamic.example.net").await;
     assert_eq!(

@@ -279,6 +279,19 @@ pub fn decide(
                 }
                 soon(plus(now, probes.source_probe.as_secs()));
             } else {
+                // Route 53 Domains: a request that was refused or whose operation failed is
+                // asked again at each poll, and its error stays shown until then.
+                let registrar_failed = matches!(&obs.operation, Some(OperationState::Failed(_)));
+                if c.mode == CutoverMode::Route53Domains
+                    && (cut.operation_id.is_none() || registrar_failed)
+                {
+                    cut.operation_id = None;
+                    actions.push(Action::UpdateRegistrarNameservers(route53_set.to_vec()));
+                }
+                let refused_before = cut.operation_id.is_none()
+                    && s.conditions
+                        .iter()
+                        .any(|x| x.type_ == condition::DELEGATED && x.reason == "RegistrarError");
                 match (&obs.parent, &obs.operation) {
                     (_, Some(OperationState::Failed(why))) => {
                         set(
@@ -286,9 +299,10 @@ pub fn decide(
                             condition::DELEGATED,
                             false,
                             "RegistrarError",
-                            format!("Route 53 Domains did not change the nameservers: {why}."),
+                            format!("Route 53 Domains did not change the nameservers ({why}); zoneshift asks again."),
                         );
                     }
+                    _ if refused_before && c.mode == CutoverMode::Route53Domains => {}
                     (Ok(p), _) if p.nameservers.iter().any(|n| route53_set.contains(n)) => {
                         set(&mut s, condition::DELEGATED, false, "PartialDelegation", format!(
                             "The parent serves a mix of nameservers ({}); the switch counts only once it serves exactly {}. Fix the NS set at the registrar.",
@@ -354,8 +368,9 @@ pub fn decide(
                     );
                 }
             }
-            if !switched_now && obs.parent.is_ok() {
-                set(&mut s, condition::DELEGATED, false, "DelegationChanged", "The parent no longer serves the Route 53 nameservers, although no rollback was asked for.".into());
+            let delegation_changed = !switched_now && obs.parent.is_ok();
+            if delegation_changed {
+                set(&mut s, condition::DELEGATED, false, "DelegationChanged", "The parent no longer serves the Route 53 nameservers, although no rollback was asked for: the soak is held until it does again, or set spec.cutover.rollback.".into());
             } else if switched_now {
                 set(
                     &mut s,
@@ -368,7 +383,9 @@ pub fn decide(
                     ),
                 );
             }
-            if now >= releasable {
+            if delegation_changed {
+                soon(plus(now, probes.poll.as_secs()));
+            } else if now >= releasable {
                 s.phase = Some(Phase::Completed);
                 cut.completed_at = Some(now.to_string());
                 set(&mut s, condition::PROPAGATED, true, "Released", format!(
@@ -486,11 +503,11 @@ fn evaluate_gate(
     match obs.route53_ns_ttl {
         Some(t) if t == lowered => {}
         Some(t) => missing.push((
-            "LoweringTtl",
+            "LoweringRoute53Ttl",
             format!("The Route 53 zone's NS TTL is {t} s and is being set to {lowered} s."),
         )),
         None => missing.push((
-            "LoweringTtl",
+            "LoweringRoute53Ttl",
             "The Route 53 zone's NS TTL is not known yet.".into(),
         )),
     }
@@ -911,7 +928,7 @@ mod tests {
                 Box::new(|o, _| o.route53_answers = Err("no answer".into())),
             ),
             (
-                "LoweringTtl",
+                "LoweringRoute53Ttl",
                 Box::new(|o, _| o.route53_ns_ttl = Some(172_800)),
             ),
             ("LoweringTtl", Box::new(|o, _| o.source_ns_ttl = Ok(86_400))),
@@ -1191,5 +1208,60 @@ mod tests {
             d.status.cutover.unwrap().gate_opens_at.as_deref(),
             Some(at(3600).to_string().as_str())
         );
+    }
+
+    #[test]
+    fn a_delegation_changed_during_the_soak_holds_completion() {
+        let sp = spec(CutoverMode::Manual, true);
+        let st = HostedZoneMigrationStatus {
+            phase: Some(Phase::Propagating),
+            cutover: Some(CutoverStatus {
+                previous_nameservers: set(&OLD),
+                switched_at: Some(at(0).to_string()),
+                old_provider_releasable_at: Some(at(3600).to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let d = run(&sp, &st, &obs(&OLD), at(4000));
+        assert_eq!(
+            d.status.phase,
+            Some(Phase::Propagating),
+            "not completed while the parent serves the old set"
+        );
+        assert_eq!(cond(&d.status, "Delegated").reason, "DelegationChanged");
+        // Back on Route 53: completes.
+        assert_eq!(
+            run(&sp, &d.status, &obs(&NEW), at(4010)).status.phase,
+            Some(Phase::Completed)
+        );
+    }
+
+    #[test]
+    fn a_refused_registrar_request_is_asked_again() {
+        let sp = spec(CutoverMode::Route53Domains, true);
+        let st = HostedZoneMigrationStatus {
+            phase: Some(Phase::CuttingOver),
+            ..Default::default()
+        };
+        // No operation recorded (the request was refused): asked again.
+        let d = run(&sp, &st, &obs(&OLD), at(0));
+        assert!(d
+            .actions
+            .contains(&Action::UpdateRegistrarNameservers(set(&NEW))));
+        // An operation that failed: reported and asked again.
+        let mut st2 = st.clone();
+        st2.cutover = Some(CutoverStatus {
+            operation_id: Some("op-1".into()),
+            ..Default::default()
+        });
+        let mut o = obs(&OLD);
+        o.operation = Some(OperationState::Failed("InvalidInput".into()));
+        let d = run(&sp, &st2, &o, at(10));
+        assert_eq!(cond(&d.status, "Delegated").reason, "RegistrarError");
+        assert!(d
+            .actions
+            .contains(&Action::UpdateRegistrarNameservers(set(&NEW))));
+        assert_eq!(d.status.cutover.unwrap().operation_id, None);
     }
 }

@@ -483,7 +483,11 @@ pub fn summarize(
             Phase::CuttingOver | Phase::RollingBack | Phase::RolledBack => {
                 vec![condition::DELEGATED]
             }
-            Phase::Propagating => vec![condition::SOURCE_HEALTHY, condition::PROPAGATED],
+            Phase::Propagating => vec![
+                condition::DELEGATED,
+                condition::SOURCE_HEALTHY,
+                condition::PROPAGATED,
+            ],
             Phase::Completed => vec![condition::PROPAGATED],
         };
         needed.extend(waiting_on);
@@ -531,7 +535,9 @@ pub fn summarize(
     // Reconciling while zoneshift goes on by itself, neither when ready or waiting for
     // approval (the spec has been carried out as far as it asks).
     let stalled = !ok && STALLED_REASONS.contains(&reason.as_str());
-    let reconciling = !ok && !stalled && reason != "AwaitingApproval";
+    // Waiting for a person's yes (approval) or for a rollback to be taken back is neither.
+    let reconciling =
+        !ok && !stalled && !matches!(reason.as_str(), "AwaitingApproval" | "RollbackRequested");
     let (stalled_msg, reconciling_msg) = if ok {
         (
             "Nothing needs a person.".to_string(),

@@ -91,6 +91,11 @@ impl World {
                 .unwrap_or_else(|| "127.0.0.1:9".parse().expect("addr")),
         );
         ctx.dns.timeout = std::time::Duration::from_secs(2);
+        // Tests move the clock by seconds: probes are due every second.
+        ctx.dns.probes = zoneshift::plan::cutover::Probes {
+            poll: std::time::Duration::from_secs(1),
+            source_probe: std::time::Duration::from_secs(1),
+        };
         let ctx = Arc::new(ctx);
         World {
             clock,
