@@ -39,6 +39,7 @@ replay:
 ## docs, checked against the code (tests/packaging/; needs lua5.4).
 test-packaging:
 	scripts/test-env up
+	command -v lua5.4 >/dev/null && command -v lua5.1 >/dev/null || { apt-get update -q && apt-get install -y -q lua5.4 lua5.1; }
 	tests/packaging/run
 
 ## Formatting, lints and the generated CRD (CI runs these too).

@@ -436,7 +436,10 @@ fn cutover_only(obj: &HostedZoneMigration, ctx: &Context) -> Option<Duration> {
         Phase::Propagating => ctx.dns.probes.source_probe,
         _ => return None,
     };
+    // Still converging: a change to apply or wait for, or a verification to run after it.
+    let unverified = phase != Phase::Propagating && !is_true(condition::SHADOW_VERIFIED);
     if !is_true(condition::RECORDS_SYNCED)
+        || unverified
         || s.last_change.as_ref().is_some_and(|c| c.state != "INSYNC")
     {
         return None;

@@ -73,6 +73,12 @@ q() { dig +time=2 +tries=1 +short "$@"; }
 
 "$W" status >/dev/null || fail "scripts/dns-world status: $("$W" status 2>&1)"
 ok "every server runs and answers"
+# Start from the world as `up` made it: earlier tests may have switched example.com and left
+# the resolver's cache holding that delegation.
+"$W" set-delegation example.com ns1.old-provider.net ns2.old-provider.net >/dev/null
+"$W" clear-ds example.com >/dev/null
+"$W" restore-old-provider example.com >/dev/null
+"$W" flush-cache >/dev/null
 
 expect "Unbound resolves www.example.com from the fake root to the old provider" 192.0.2.80 q @"$RESOLVER" www.example.com A
 expect "the old provider answers SOA with its own mname" ns1.old-provider.net. \
