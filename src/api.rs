@@ -89,6 +89,22 @@ pub struct HostedZoneMigrationSpec {
     /// The nameserver switch and its timing.
     #[serde(default)]
     pub cutover: CutoverSpec,
+
+    /// AWS access for this migration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsSpec>,
+}
+
+/// AWS access for one migration.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsSpec {
+    /// An IAM role to assume (through STS) for this migration's Route 53 calls, e.g. for a
+    /// zone in another account. The operator assumes only roles its `--allowed-role-arns`
+    /// lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$"))]
+    pub role_arn: Option<String>,
 }
 
 /// The hosted zone zoneshift manages.

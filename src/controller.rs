@@ -43,6 +43,11 @@ pub struct Context {
     pub dns: DnsSettings,
     /// Prometheus metrics.
     pub metrics: crate::telemetry::Metrics,
+    /// The IAM roles (patterns, `*` for any run of characters) a resource may name in
+    /// `spec.aws.roleArn`; none by default.
+    pub allowed_roles: Vec<String>,
+    /// Route 53 clients per assumed role.
+    roles: tokio::sync::Mutex<HashMap<String, Route53>>,
     /// Consecutive failures per resource, for the error backoff (not a timer: losing it on a
     /// restart only resets the backoff).
     failures: Mutex<HashMap<String, u32>>,
@@ -71,13 +76,71 @@ impl Context {
             timing,
             dns: DnsSettings::default(),
             metrics: crate::telemetry::Metrics::new(),
+            allowed_roles: Vec::new(),
+            roles: tokio::sync::Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The Route 53 adapter for a resource: the operator's own credentials, or the role its
+    /// `spec.aws.roleArn` names when the operator may assume it (`--allowed-role-arns`).
+    pub async fn route53_for(
+        &self,
+        obj: &HostedZoneMigration,
+    ) -> std::result::Result<Route53, (&'static str, String)> {
+        let Some(role) = obj.spec.aws.as_ref().and_then(|a| a.role_arn.clone()) else {
+            return Ok(self.route53.clone());
+        };
+        if !self.allowed_roles.iter().any(|p| glob_match(p, &role)) {
+            return Err((
+                "RoleNotAllowed",
+                format!("spec.aws.roleArn {role} is not among the roles this operator may assume (--allowed-role-arns); nothing was called"),
+            ));
+        }
+        let mut roles = self.roles.lock().await;
+        if let Some(r) = roles.get(&role) {
+            return Ok(r.clone());
+        }
+        let session = format!(
+            "zoneshift-{}-{}",
+            obj.namespace().unwrap_or_default(),
+            obj.name_any()
+        );
+        let r = self
+            .route53
+            .assuming(&role, &session)
+            .await
+            .map_err(|e| ("AssumeRoleFailed", format!("assuming {role}: {e}")))?;
+        roles.insert(role, r.clone());
+        Ok(r)
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Matches `*`-patterns such as `arn:aws:iam::123456789012:role/dns-*`.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first)
+        || !text[first.len()..].ends_with(last)
+        || text.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// How zoneshift talks to the old provider's nameservers.
@@ -217,8 +280,31 @@ async fn apply(
     api: &Api<HostedZoneMigration>,
     ctx: &Context,
 ) -> Result<Action> {
+    let r53 = match ctx.route53_for(obj).await {
+        Ok(r) => r,
+        Err((reason, message)) => {
+            let prev = obj.status.clone().unwrap_or_default();
+            let now = ctx.clock.now();
+            let outcome = SyncOutcome::ZoneFailed {
+                reason,
+                message: message.clone(),
+            };
+            let (status, _) = plan::after_sync(
+                &prev,
+                obj.metadata.generation,
+                &outcome,
+                None,
+                now,
+                ctx.timing,
+            );
+            publish(ctx, obj, EventType::Warning, reason, "AssumeRole", message).await;
+            write_status(api, obj, &prev, &status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let r53 = &r53;
     if let Some(wait) = cutover_only(obj, ctx) {
-        return cutover_pass(obj, api, ctx, wait).await;
+        return cutover_pass(obj, api, ctx, r53, wait).await;
     }
     let phase = obj
         .status
@@ -259,6 +345,7 @@ async fn apply(
             let pass = sync(
                 obj,
                 ctx,
+                r53,
                 read.as_ref().map(|r| &r.imported.sets),
                 mode,
                 switching && imports,
@@ -292,7 +379,7 @@ async fn apply(
         ctx.timing,
     );
     if let (Some(src), Some(zone_id)) = (&source, status.hosted_zone_id.clone()) {
-        let observation = observe_cutover(obj, ctx, &status, current.as_ref(), src).await;
+        let observation = observe_cutover(obj, ctx, r53, &status, current.as_ref(), src).await;
         let d = cutover::decide(
             &obj.spec,
             &status,
@@ -302,7 +389,7 @@ async fn apply(
             ctx.dns.probes,
         );
         status = d.status;
-        act_on_cutover(obj, ctx, &zone_id, d.actions, &mut status).await;
+        act_on_cutover(obj, ctx, r53, &zone_id, d.actions, &mut status).await;
         plan::summarize(&mut status, true, obj.metadata.generation, now);
         if let Some(at) = d.next_look {
             let wait = Duration::from_secs(at.duration_since(now).as_secs().max(1) as u64);
@@ -466,6 +553,7 @@ async fn cutover_pass(
     obj: &HostedZoneMigration,
     api: &Api<HostedZoneMigration>,
     ctx: &Context,
+    r53: &Route53,
     full_pass_in: Duration,
 ) -> Result<Action> {
     let now = ctx.clock.now();
@@ -477,7 +565,7 @@ async fn cutover_pass(
             import: None,
             verification: plan::Verification::Skipped,
         };
-        let observation = observe_cutover(obj, ctx, &status, None, &src).await;
+        let observation = observe_cutover(obj, ctx, r53, &status, None, &src).await;
         let d = cutover::decide(
             &obj.spec,
             &status,
@@ -487,7 +575,7 @@ async fn cutover_pass(
             ctx.dns.probes,
         );
         status = d.status;
-        act_on_cutover(obj, ctx, &zone_id, d.actions, &mut status).await;
+        act_on_cutover(obj, ctx, r53, &zone_id, d.actions, &mut status).await;
         plan::summarize(&mut status, true, obj.metadata.generation, now);
         if let Some(at) = d.next_look {
             next = next.min(Duration::from_secs(
@@ -765,6 +853,7 @@ async fn source_authorities(
 async fn observe_cutover(
     obj: &HostedZoneMigration,
     ctx: &Context,
+    r53: &Route53,
     status: &HostedZoneMigrationStatus,
     current: Option<&zone::RecordMap>,
     source: &plan::SourceObservation,
@@ -843,7 +932,7 @@ async fn observe_cutover(
             if op != "already-requested"
                 && matches!(status.phase, Some(Phase::CuttingOver | Phase::RollingBack)) =>
         {
-            match ctx.route53.operation_state(&op).await {
+            match r53.operation_state(&op).await {
                 Ok(s) => Some(s),
                 Err(e) => Some(cutover::OperationState::Failed(e.to_string())),
             }
@@ -879,15 +968,11 @@ async fn observe_cutover(
 /// (whose answer was lost, say in a restart before the status was written) is still known: if
 /// the registrar already holds these nameservers, the request is done.
 async fn request_nameservers(
-    ctx: &Context,
+    r53: &Route53,
     domain: &str,
     nameservers: &[String],
 ) -> Result<String> {
-    match ctx
-        .route53
-        .update_domain_nameservers(domain, nameservers)
-        .await
-    {
+    match r53.update_domain_nameservers(domain, nameservers).await {
         Err(Error::Route53 { code, .. }) if code == "DuplicateRequest" => {
             let norm = |v: &[String]| {
                 let mut v: Vec<String> = v
@@ -897,7 +982,7 @@ async fn request_nameservers(
                 v.sort();
                 v
             };
-            let held = ctx.route53.registrar_nameservers(domain).await?;
+            let held = r53.registrar_nameservers(domain).await?;
             if norm(&held) == norm(nameservers) {
                 Ok("already-requested".to_string())
             } else {
@@ -915,6 +1000,7 @@ async fn request_nameservers(
 async fn act_on_cutover(
     obj: &HostedZoneMigration,
     ctx: &Context,
+    r53: &Route53,
     zone_id: &str,
     actions: Vec<cutover::Action>,
     status: &mut HostedZoneMigrationStatus,
@@ -923,7 +1009,7 @@ async fn act_on_cutover(
     for action in actions {
         match action {
             cutover::Action::SetRoute53NsTtl(ttl) => {
-                let set = ctx.route53.set_apex_ns_ttl(zone_id, &origin, ttl).await;
+                let set = r53.set_apex_ns_ttl(zone_id, &origin, ttl).await;
                 if set.is_ok() {
                     // Known now without listing the zone again.
                     status
@@ -958,7 +1044,7 @@ async fn act_on_cutover(
                 }
             }
             cutover::Action::UpdateRegistrarNameservers(ns) => {
-                match request_nameservers(ctx, &obj.spec.domain, &ns).await {
+                match request_nameservers(r53, &obj.spec.domain, &ns).await {
                     Ok(op) => {
                         status
                             .cutover
@@ -1016,12 +1102,13 @@ async fn act_on_cutover(
 async fn sync(
     obj: &HostedZoneMigration,
     ctx: &Context,
+    r53: &Route53,
     imported: Option<&zone::RecordMap>,
     mode: zone::SyncMode,
     keep_current: bool,
 ) -> SyncPass {
     let (outcome, batches, error, seen) =
-        sync_records(obj, ctx, imported, mode, keep_current).await;
+        sync_records(obj, ctx, r53, imported, mode, keep_current).await;
     let (desired, current) = match seen {
         Some((d, c)) => (Some(d), Some(c)),
         None => (None, None),
@@ -1041,6 +1128,7 @@ type Seen = Option<(zone::RecordMap, zone::RecordMap)>;
 async fn sync_records(
     obj: &HostedZoneMigration,
     ctx: &Context,
+    r53: &Route53,
     imported: Option<&zone::RecordMap>,
     mode: zone::SyncMode,
     keep_current: bool,
@@ -1083,8 +1171,7 @@ async fn sync_records(
         .status
         .as_ref()
         .and_then(|s| s.hosted_zone_id.as_deref());
-    let zone = match ctx
-        .route53
+    let zone = match r53
         .ensure_zone(
             &origin,
             &caller_reference(&uid),
@@ -1149,7 +1236,7 @@ async fn sync_records(
             message,
         };
 
-    let current = match ctx.route53.list_records(&zone.id).await {
+    let current = match r53.list_records(&zone.id).await {
         Ok(c) => c,
         Err(e) => {
             return (
@@ -1197,7 +1284,7 @@ async fn sync_records(
         // Nothing to write; follow the last change until Route 53 says INSYNC.
         let last = obj.status.as_ref().and_then(|s| s.last_change.clone());
         let change = match last {
-            Some(c) if c.state != "INSYNC" => match ctx.route53.change_state(&c.id).await {
+            Some(c) if c.state != "INSYNC" => match r53.change_state(&c.id).await {
                 Ok(st) => Some(ChangeInfo {
                     state: if st.in_sync {
                         "INSYNC".into()
@@ -1230,7 +1317,7 @@ async fn sync_records(
         );
     }
 
-    let (batches, error) = ctx.route53.apply(&zone.id, &diff.changes, &current).await;
+    let (batches, error) = r53.apply(&zone.id, &diff.changes, &current).await;
     if let Some(e) = error {
         let reason = match &e {
             Error::InvalidSpec(_) => "InvalidRecord",
@@ -1270,6 +1357,11 @@ async fn sync_records(
 async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
     use crate::api::DeletionPolicy;
     let spec = &obj.spec;
+    let r53 = ctx
+        .route53_for(obj)
+        .await
+        .map_err(|(_, m)| Error::Conflict(m))?;
+    let r53 = &r53;
     if spec.hosted_zone.deletion_policy == DeletionPolicy::Retain {
         publish(
             ctx,
@@ -1290,8 +1382,7 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
         .status
         .as_ref()
         .and_then(|s| s.hosted_zone_id.as_deref());
-    let zone = match ctx
-        .route53
+    let zone = match r53
         .find_zone(&origin, &own_ref, spec.hosted_zone.id.as_deref(), known)
         .await?
     {
@@ -1304,7 +1395,7 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
             errs.first().map(ToString::to_string).unwrap_or_default()
         ))
     })?;
-    let current = ctx.route53.list_records(&zone.id).await?;
+    let current = r53.list_records(&zone.id).await?;
     // In a zone zoneshift created and filled from an imported source, every record set is one
     // it wrote (the import is not re-read on the way out: the old provider may be gone).
     let imports = spec
@@ -1321,7 +1412,7 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
         .filter(|s| managed(s))
         .map(|s| ChangeUnit::Delete(s.clone()))
         .collect();
-    let (batches, error) = ctx.route53.apply(&zone.id, &deletes, &current).await;
+    let (batches, error) = r53.apply(&zone.id, &deletes, &current).await;
     if let Some(e) = error {
         return Err(e);
     }
@@ -1376,7 +1467,7 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
         .await;
         return Err(Error::Conflict(message));
     }
-    ctx.route53.delete_zone(&zone.id).await?;
+    r53.delete_zone(&zone.id).await?;
     publish(
         ctx,
         obj,

@@ -139,6 +139,12 @@ struct RunArgs {
     #[arg(long, env = "ZS_SOURCE_PROBE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     source_probe_interval: Duration,
 
+    /// The IAM roles a resource may name in spec.aws.roleArn, comma-separated, `*` matching any
+    /// run of characters (e.g. `arn:aws:iam::123456789012:role/dns-*`). Empty: none, so a user
+    /// who can create a HostedZoneMigration cannot borrow a role they were not given.
+    #[arg(long, env = "ZS_ALLOWED_ROLE_ARNS", value_delimiter = ',')]
+    allowed_role_arns: Vec<String>,
+
     /// Where `/metrics`, `/livez` and `/readyz` are served.
     #[arg(long, env = "ZS_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     admin_addr: std::net::SocketAddr,
@@ -403,6 +409,12 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let route53 = route53.with_metrics(&metrics);
     let mut ctx = Context::new(client, route53, Arc::new(SystemClock), timing, instance);
     ctx.metrics = metrics;
+    ctx.allowed_roles = args
+        .allowed_role_arns
+        .iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
     let resolver = match args.resolver.as_deref() {
         None => None,
         Some(r) => match zoneshift::dns::resolve_server(r).await {

@@ -441,3 +441,48 @@ async fn a_lost_zone_is_reported_not_recreated() {
         .expect("find")
         .is_none());
 }
+
+#[tokio::test]
+async fn a_role_is_assumed_only_when_the_operator_allows_it() {
+    let domain = common::unique_domain("rc-role");
+    let role = "arn:aws:iam::123456789012:role/dns-team-a";
+    let mut obj = migration("m", &domain, vec![rec("www", "A", &["192.0.2.1"])]);
+    obj.spec.aws = Some(AwsSpec {
+        role_arn: Some(role.into()),
+    });
+
+    // Not allowed: a clear condition, and not one Route 53 call.
+    let w = World::new(vec![obj.clone()]).await;
+    let before = w.r53.stats.total();
+    let m = w.settle("m").await;
+    let c = cond(&m, "ZoneReady");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "RoleNotAllowed"),
+        "{}",
+        c.message
+    );
+    assert!(c.message.contains(role));
+    assert_eq!(cond(&m, "Stalled").status, "True");
+    assert_eq!(
+        w.r53.stats.total(),
+        before,
+        "no call with the operator's credentials either"
+    );
+
+    // Allowed by a pattern: the role is assumed through STS (moto's) and the sync goes on.
+    let mut w = World::new(vec![obj]).await;
+    std::sync::Arc::get_mut(&mut w.ctx)
+        .expect("sole owner")
+        .allowed_roles = vec!["arn:aws:iam::123456789012:role/dns-*".into()];
+    let m = w.settle("m").await;
+    assert_eq!(cond(&m, "Ready").status, "True", "{:?}", cond(&m, "Ready"));
+    assert!(zoneshift::controller::glob_match(
+        "arn:aws:iam::*:role/dns-*",
+        role
+    ));
+    assert!(!zoneshift::controller::glob_match(
+        "arn:aws:iam::*:role/dns-*",
+        "arn:aws:iam::123456789012:role/admin"
+    ));
+}

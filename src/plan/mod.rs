@@ -577,6 +577,8 @@ pub fn summarize(
 /// Reasons that need a person before anything can go on.
 pub const STALLED_REASONS: &[&str] = &[
     "InvalidRecord",
+    "RoleNotAllowed",
+    "AssumeRoleFailed",
     "InvalidZoneFile",
     "DeleteThresholdExceeded",
     "ZoneConflict",

@@ -164,6 +164,8 @@ pub struct Route53 {
     client: Client,
     /// Route 53 Domains, for the registrar switch in `Route53Domains` mode.
     domains: Option<aws_sdk_route53domains::Client>,
+    /// The configuration the clients were made from, for clients that assume a role.
+    base: Option<aws_config::SdkConfig>,
     limiter: Arc<DefaultDirectRateLimiter>,
     retry: RetryPolicy,
     pub stats: Arc<CallStats>,
@@ -207,7 +209,57 @@ impl Route53 {
             .build();
         let mut r = Self::new(Client::new(&cfg), rps, retry);
         r.domains = Some(aws_sdk_route53domains::Client::new(&domains_cfg));
+        r.base = Some(cfg);
         r
+    }
+
+    /// The same adapter acting as `role_arn`, assumed through STS with the operator's own
+    /// credentials (refreshed before they expire). The request budget and counts are shared:
+    /// the budget is the process's, whatever the account.
+    pub async fn assuming(&self, role_arn: &str, session: &str) -> Result<Route53> {
+        let base = self
+            .base
+            .as_ref()
+            .ok_or_else(|| Error::Conflict("no AWS configuration to assume a role from".into()))?;
+        let session: String = session
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c))
+            .take(64)
+            .collect();
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name(session)
+            .configure(base)
+            .build()
+            .await;
+        let cfg = base
+            .clone()
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        // Fail here, not in the middle of a sync, when the role cannot be assumed.
+        use aws_credential_types::provider::ProvideCredentials;
+        if let Some(p) = cfg.credentials_provider() {
+            p.provide_credentials().await.map_err(|e| Error::Route53 {
+                operation: "AssumeRole",
+                code: "AssumeRoleFailed".into(),
+                message: e.to_string(),
+            })?;
+        }
+        let domains_cfg = cfg
+            .clone()
+            .into_builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        Ok(Route53 {
+            client: Client::new(&cfg),
+            domains: Some(aws_sdk_route53domains::Client::new(&domains_cfg)),
+            base: Some(cfg),
+            limiter: self.limiter.clone(),
+            retry: self.retry,
+            stats: self.stats.clone(),
+        })
     }
 
     /// Exports the request counts to Prometheus (call before sharing the adapter).
@@ -225,6 +277,7 @@ impl Route53 {
         Self {
             client,
             domains: None,
+            base: None,
             limiter: Arc::new(RateLimiter::direct(Quota::per_second(rps))),
             retry,
             stats: Arc::new(CallStats::default()),
