@@ -20,7 +20,7 @@ test:
 	cargo build --locked --quiet
 	$(ENV) && tests/kube-emulator/smoke.sh >/dev/null && tests/e2e/operator-e2e.sh && tests/e2e/leader-election.sh
 	tests/dns-world/smoke.sh
-	$(ENV) && .venv/bin/python scripts/replay.py zoneshift && .venv/bin/python scripts/replay.py early-flush
+	$(ENV) && .venv/bin/python scripts/replay.py naive && .venv/bin/python scripts/replay.py zoneshift && .venv/bin/python scripts/replay.py early-flush
 	$(MAKE) test-packaging
 
 ## The outage replay of docs/cutover-replay.md in the DNS world: the naive cutover, zoneshift's

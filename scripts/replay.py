@@ -393,7 +393,11 @@ def naive(args):
         extra = {"cached_delegation_at_switch": [" ".join(l.split()) for l in delegation], "warm": args.warm}
         if held:
             events["cached_delegation_expires"] = zero + min(held)
-        save("naive", prober.samples, events, zero, extra, args.name)
+        doc = save("naive", prober.samples, events, zero, extra, args.name)
+        # The naive flow is the control of the experiment: if it shows no outage, this world
+        # does not reproduce what zoneshift prevents, and the zoneshift flow's 0 proves nothing.
+        if doc["counts"]["failed"] + doc["counts"]["wrong"] == 0:
+            raise Failed("the naive flow saw no failed answer: the world does not reproduce the outage")
     finally:
         world("restore-old-provider", DOMAIN)
         world("set-delegation", DOMAIN, *OLD_NS)
