@@ -297,7 +297,7 @@ async fn apply(
                 now,
                 ctx.timing,
             );
-            publish(ctx, obj, EventType::Warning, reason, "AssumeRole", message).await;
+            publish(ctx, obj, EventType::Warning, reason, "Sync", message).await;
             write_status(api, obj, &prev, &status).await?;
             return Ok(Action::await_change());
         }

@@ -31,6 +31,7 @@ FLAG_VALUES = {
     "--dns-timeout": ("dnsTimeout", "3s"),
     "--verify-concurrency": ("verifyConcurrency", 8),
     "--resolver": ("resolver", "127.0.0.53:53"),
+    "--allowed-role-arns": ("allowedRoleArns", ["arn:aws:iam::123456789012:role/dns-*"]),
     "--delegation-poll-interval": ("delegationPollInterval", "10s"),
     "--source-probe-interval": ("sourceProbeInterval", "2m"),
     "--admin-addr": ("adminAddr", "127.0.0.1:9090"),
@@ -105,7 +106,8 @@ def main() -> None:
         objs, _ = render(every)
         args = container(one(objs, "Deployment"))["args"]
         for flag, (key, value) in FLAG_VALUES.items():
-            want = flag if value is True else f"{flag}={value}"
+            shown = ",".join(value) if isinstance(value, list) else value
+            want = flag if value is True else f"{flag}={shown}"
             t.check(want in args, f"operator.{key} reaches the container as {want}", str(args))
         env = {e["name"]: e.get("value") for e in container(one(objs, "Deployment"))["env"]}
         t.check(env.get("RUST_LOG") == "debug", "operator.logLevel reaches the container as RUST_LOG")

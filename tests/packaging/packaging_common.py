@@ -186,7 +186,7 @@ REASON_HEALTH = {
     # zoneshift goes on by itself, or waits for a gate, a TTL or the registrar.
     "Reconciling": "Progressing", "Progressing": "Progressing", "ChangePending": "Progressing",
     "ZoneNotReady": "Progressing", "AwaitingSync": "Progressing", "AwaitingVerification": "Progressing",
-    "Route53NotAnswering": "Progressing", "LoweringTtl": "Progressing", "WaitingForTtlExpiry": "Progressing",
+    "Route53NotAnswering": "Progressing", "LoweringTtl": "Progressing", "LoweringRoute53Ttl": "Progressing", "WaitingForTtlExpiry": "Progressing",
     "RollbackRequested": "Progressing", "NotSwitched": "Progressing", "AwaitingRegistrar": "Progressing",
     "Soaking": "Progressing", "RollingBack": "Progressing",
     # Waiting for a person, on purpose.
@@ -198,6 +198,7 @@ REASON_HEALTH = {
     "SourceUnreachable": "Degraded", "NoSourceNameservers": "Degraded", "Mismatch": "Degraded",
     "SourceNsTtlUnknown": "Degraded", "ParentUnreachable": "Degraded", "DSPresent": "Degraded",
     "SwitchedBeforeGate": "Degraded", "SwitchedBeforeApproval": "Degraded", "RegistrarError": "Degraded",
+    "RoleNotAllowed": "Degraded", "AssumeRoleFailed": "Degraded",
     "PartialDelegation": "Degraded", "DelegationChanged": "Degraded", "SourceUnhealthy": "Degraded",
     "RolledBack": "Degraded",
 }
