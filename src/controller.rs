@@ -379,20 +379,18 @@ async fn apply(
         ctx.timing,
     );
     if let (Some(src), Some(zone_id)) = (&source, status.hosted_zone_id.clone()) {
-        let observation = observe_cutover(obj, ctx, r53, &status, current.as_ref(), src).await;
-        let d = cutover::decide(
-            &obj.spec,
-            &status,
-            &observation,
-            obj.metadata.generation,
+        let wait = cutover_step(
+            obj,
+            ctx,
+            r53,
+            &zone_id,
+            &mut status,
+            current.as_ref(),
+            src,
             now,
-            ctx.dns.probes,
-        );
-        status = d.status;
-        act_on_cutover(obj, ctx, r53, &zone_id, d.actions, &mut status).await;
-        plan::summarize(&mut status, true, obj.metadata.generation, now);
-        if let Some(at) = d.next_look {
-            let wait = Duration::from_secs(at.duration_since(now).as_secs().max(1) as u64);
+        )
+        .await;
+        if let Some(wait) = wait {
             requeue = match requeue {
                 Requeue::After(r) => Requeue::After(r.min(wait)),
                 Requeue::OnChange => Requeue::After(wait),
@@ -565,22 +563,10 @@ async fn cutover_pass(
             import: None,
             verification: plan::Verification::Skipped,
         };
-        let observation = observe_cutover(obj, ctx, r53, &status, None, &src).await;
-        let d = cutover::decide(
-            &obj.spec,
-            &status,
-            &observation,
-            obj.metadata.generation,
-            now,
-            ctx.dns.probes,
-        );
-        status = d.status;
-        act_on_cutover(obj, ctx, r53, &zone_id, d.actions, &mut status).await;
-        plan::summarize(&mut status, true, obj.metadata.generation, now);
-        if let Some(at) = d.next_look {
-            next = next.min(Duration::from_secs(
-                at.duration_since(now).as_secs().max(1) as u64
-            ));
+        if let Some(wait) =
+            cutover_step(obj, ctx, r53, &zone_id, &mut status, None, &src, now).await
+        {
+            next = next.min(wait);
         }
     }
     ctx.metrics.observe(
@@ -824,6 +810,35 @@ async fn verify(
             .collect(),
     };
     plan::Verification::Compared(compare(&origin, desired, current, &answers))
+}
+
+/// Observes, decides and acts for the cutover, then summarises `Ready`; returns how soon
+/// something can change.
+#[allow(clippy::too_many_arguments)]
+async fn cutover_step(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    r53: &Route53,
+    zone_id: &str,
+    status: &mut HostedZoneMigrationStatus,
+    current: Option<&zone::RecordMap>,
+    source: &plan::SourceObservation,
+    now: jiff::Timestamp,
+) -> Option<Duration> {
+    let observation = observe_cutover(obj, ctx, r53, status, current, source).await;
+    let d = cutover::decide(
+        &obj.spec,
+        status,
+        &observation,
+        obj.metadata.generation,
+        now,
+        ctx.dns.probes,
+    );
+    *status = d.status;
+    act_on_cutover(obj, ctx, r53, zone_id, d.actions, status).await;
+    plan::summarize(status, true, obj.metadata.generation, now);
+    d.next_look
+        .map(|at| Duration::from_secs(at.duration_since(now).as_secs().max(1) as u64))
 }
 
 /// Connections to the source's nameservers; the error names every one that did not resolve.
