@@ -1,7 +1,7 @@
 //! Logs, Prometheus metrics and the admin endpoints (`/metrics`, `/livez`, `/readyz`).
 
 use crate::api::{HostedZoneMigrationStatus, Phase};
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -50,42 +50,12 @@ pub struct MigrationLabels {
     pub name: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-pub enum PhaseLabel {
-    Pending,
-    Provisioning,
-    Syncing,
-    Verifying,
-    AwaitingCutover,
-    CuttingOver,
-    Propagating,
-    Completed,
-    RollingBack,
-    RolledBack,
-}
-
-impl From<Phase> for PhaseLabel {
-    fn from(p: Phase) -> Self {
-        match p {
-            Phase::Pending => PhaseLabel::Pending,
-            Phase::Provisioning => PhaseLabel::Provisioning,
-            Phase::Syncing => PhaseLabel::Syncing,
-            Phase::Verifying => PhaseLabel::Verifying,
-            Phase::AwaitingCutover => PhaseLabel::AwaitingCutover,
-            Phase::CuttingOver => PhaseLabel::CuttingOver,
-            Phase::Propagating => PhaseLabel::Propagating,
-            Phase::Completed => PhaseLabel::Completed,
-            Phase::RollingBack => PhaseLabel::RollingBack,
-            Phase::RolledBack => PhaseLabel::RolledBack,
-        }
-    }
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
     pub namespace: String,
     pub name: String,
-    pub phase: PhaseLabel,
+    /// The phase's name, as in `status.phase`.
+    pub phase: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -234,7 +204,7 @@ impl Metrics {
             let l = PhaseLabels {
                 namespace: namespace.into(),
                 name: name.into(),
-                phase: p.into(),
+                phase: p.to_string(),
             };
             self.phase.get_or_create(&l).set(i64::from(p == current));
         }
