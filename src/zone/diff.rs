@@ -62,10 +62,6 @@ impl Diff {
             _ => None,
         })
     }
-
-    pub fn count(&self, pred: fn(&ChangeUnit) -> bool) -> usize {
-        self.changes.iter().filter(|c| pred(c)).count()
-    }
 }
 
 /// Compares `desired` with `current` (both normalised). The apex SOA and NS are never
