@@ -298,7 +298,7 @@ async fn apply(
                 ctx.timing,
             );
             publish(ctx, obj, EventType::Warning, reason, "Sync", message).await;
-            write_status(api, obj, &prev, &status).await?;
+            write_status(ctx, api, obj, &prev, &status).await?;
             return Ok(Action::await_change());
         }
     };
@@ -484,13 +484,7 @@ async fn apply(
             .await;
         }
     }
-    ctx.metrics.observe(
-        &obj.namespace().unwrap_or_default(),
-        &obj.name_any(),
-        &status,
-        now,
-    );
-    write_status(api, obj, &prev, &status).await?;
+    write_status(ctx, api, obj, &prev, &status).await?;
     if let Some(e) = error {
         return Err(e);
     }
@@ -569,13 +563,7 @@ async fn cutover_pass(
             next = next.min(wait);
         }
     }
-    ctx.metrics.observe(
-        &obj.namespace().unwrap_or_default(),
-        &obj.name_any(),
-        &status,
-        now,
-    );
-    write_status(api, obj, &prev, &status).await?;
+    write_status(ctx, api, obj, &prev, &status).await?;
     Ok(Action::requeue(next))
 }
 
@@ -1495,13 +1483,21 @@ async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<Action> {
     Ok(Action::await_change())
 }
 
-/// Writes status with server-side apply, only when it changed (a write wakes the watch).
+/// Records the status in the metrics and writes it with server-side apply, only when it
+/// changed.
 async fn write_status(
+    ctx: &Context,
     api: &Api<HostedZoneMigration>,
     obj: &HostedZoneMigration,
     prev: &HostedZoneMigrationStatus,
     status: &HostedZoneMigrationStatus,
 ) -> Result<()> {
+    ctx.metrics.observe(
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+        status,
+        ctx.clock.now(),
+    );
     if obj.status.is_some() && prev == status {
         return Ok(());
     }
