@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use zoneshift::dns::import::import;
 use zoneshift::dns::query::Authorities;
 use zoneshift::dns::transfer::axfr;
-use zoneshift::dns::verify::{ask_source, compare, questions};
+use zoneshift::dns::verify::ask_source;
+use zoneshift::plan::verify::{compare, questions};
 use zoneshift::dns::zonefile;
 
 #[tokio::main]

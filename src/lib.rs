@@ -1,8 +1,9 @@
 //! zoneshift: a Kubernetes operator that moves a live domain to Amazon Route 53 without any
 //! user losing the site on the way.
 //!
-//! The crate is a functional core (`zone`, `plan`) inside a thin imperative shell
-//! (`route53`, `controller`). The core is pure and is tested without any server.
+//! A functional core (`zone`, `plan`) inside an imperative shell (`controller`), with ports
+//! (`ports`) between the shell and the outside world and adapters implementing them
+//! (`route53`, `dns`, `source`). The core is pure and names no adapter.
 
 pub mod api;
 pub mod cli;
@@ -11,24 +12,39 @@ pub mod controller;
 pub mod dns;
 pub mod leader;
 pub mod plan;
+pub mod ports;
 pub mod route53;
+pub mod source;
 pub mod telemetry;
 pub mod zone;
 
-/// Every way a reconcile can fail, with a category used for events and metric labels.
+use api::Reason;
+use route53::Route53Error;
+use source::SourceError;
+
+/// Every way a reconcile can fail. [`Error::reason`] and [`Error::category`] map each to the
+/// condition reason, the event reason and the metric label, here and nowhere else.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The spec cannot be turned into a valid desired record set; waits for a spec change.
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
 
-    /// Route 53 answered with an error; `code` is the AWS error code when there is one.
-    #[error("Route 53 {operation} failed ({code}): {message}")]
-    Route53 {
-        operation: &'static str,
-        code: String,
-        message: String,
-    },
+    /// The Route 53 or Route 53 Domains adapter failed.
+    #[error(transparent)]
+    Route53(#[from] Route53Error),
+
+    /// The source could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+
+    /// `spec.aws.roleArn` is not among the roles the operator may assume.
+    #[error("{0}")]
+    RoleNotAllowed(String),
+
+    /// STS refused the role.
+    #[error("{0}")]
+    AssumeRoleFailed(String),
 
     /// The Kubernetes API answered with an error.
     #[error("Kubernetes API error: {0}")]
@@ -38,9 +54,9 @@ pub enum Error {
     #[error("finalizer error: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 
-    /// The state found outside Kubernetes forbids going on (a zone with another name, ...).
-    #[error("{0}")]
-    Conflict(String),
+    /// Deleting the resource waits for a person (the zone holds what zoneshift did not write).
+    #[error("{message}")]
+    CleanupBlocked { reason: Reason, message: String },
 }
 
 impl From<kube::Error> for Error {
@@ -50,14 +66,29 @@ impl From<kube::Error> for Error {
 }
 
 impl Error {
-    /// A short, stable category for metric labels and event reasons.
+    /// The condition and event reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Error::InvalidSpec(_) => Reason::InvalidRecord,
+            Error::Route53(e) => e.reason(),
+            Error::Source(e) => e.reason(),
+            Error::RoleNotAllowed(_) => Reason::RoleNotAllowed,
+            Error::AssumeRoleFailed(_) => Reason::AssumeRoleFailed,
+            Error::Kube(_) | Error::Finalizer(_) => Reason::SourceUnreachable,
+            Error::CleanupBlocked { reason, .. } => *reason,
+        }
+    }
+
+    /// A short, stable category for metric labels.
     pub fn category(&self) -> &'static str {
         match self {
             Error::InvalidSpec(_) => "InvalidSpec",
-            Error::Route53 { .. } => "Route53Error",
+            Error::Route53(_) => "Route53Error",
+            Error::Source(_) => "SourceError",
+            Error::RoleNotAllowed(_) | Error::AssumeRoleFailed(_) => "RoleError",
             Error::Kube(_) => "KubernetesError",
             Error::Finalizer(_) => "FinalizerError",
-            Error::Conflict(_) => "Conflict",
+            Error::CleanupBlocked { .. } => "Conflict",
         }
     }
 }

@@ -189,18 +189,7 @@ impl Metrics {
             self.records_in_sync.get_or_create(&who).set(r.in_sync);
         }
         let current = status.phase.unwrap_or_default();
-        for p in [
-            Phase::Pending,
-            Phase::Provisioning,
-            Phase::Syncing,
-            Phase::Verifying,
-            Phase::AwaitingCutover,
-            Phase::CuttingOver,
-            Phase::Propagating,
-            Phase::Completed,
-            Phase::RollingBack,
-            Phase::RolledBack,
-        ] {
+        for p in Phase::ALL {
             let l = PhaseLabels {
                 namespace: namespace.into(),
                 name: name.into(),
@@ -233,6 +222,13 @@ impl Metrics {
         self.records_in_sync.remove(&who);
         self.gate_opens_in.remove(&who);
         self.releasable_in.remove(&who);
+        for p in Phase::ALL {
+            self.phase.remove(&PhaseLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+                phase: p.to_string(),
+            });
+        }
     }
 }
 
@@ -288,4 +284,14 @@ pub async fn serve_admin(
         );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await
+}
+
+impl Metrics {
+    /// Counts one DNS observation of the cutover.
+    pub fn count_probe(&self, probe: &'static str, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.dns_probes
+            .get_or_create(&ProbeLabels { probe, outcome })
+            .inc();
+    }
 }

@@ -74,8 +74,8 @@ async fn throttling_is_retried_with_backoff_and_counted() {
         })
         .build();
     let r53 = Route53::new(client(&[&rule]), 100, common::fast_retry());
-    let st = r53.change_state("C1").await.expect("retried to success");
-    assert!(st.in_sync);
+    let in_sync = r53.change_in_sync("C1").await.expect("retried to success");
+    assert!(in_sync);
     let snap = r53.stats.snapshot();
     assert_eq!(snap.get(&("GetChange", "throttled")), Some(&2));
     assert_eq!(snap.get(&("GetChange", "ok")), Some(&1));
@@ -130,7 +130,7 @@ async fn server_errors_are_retried() {
         })
         .build();
     let r53 = Route53::new(client(&[&rule]), 100, common::fast_retry());
-    assert!(r53.change_state("C3").await.expect("retried").in_sync);
+    assert!(r53.change_in_sync("C3").await.expect("retried"));
     assert_eq!(
         r53.stats.snapshot().get(&("GetChange", "retried")),
         Some(&1)
@@ -178,7 +178,7 @@ async fn throttling_beyond_the_retry_budget_is_an_error_with_the_code() {
         .build();
     let r53 = Route53::new(client(&[&rule]), 100, common::fast_retry());
     let msg = r53
-        .change_state("C1")
+        .change_in_sync("C1")
         .await
         .expect_err("gives up")
         .to_string();

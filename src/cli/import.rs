@@ -4,6 +4,36 @@
 use crate::api::{HostedZoneMigration, HostedZoneMigrationSpec, RecordSpec, SourceSpec};
 use crate::dns::import::Imported;
 use crate::zone::{normalize_origin, RecordSet};
+use std::time::Duration;
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["axfr", "zone_file"])))]
+pub struct Args {
+    /// The domain, e.g. example.com.
+    #[arg(long)]
+    domain: String,
+    /// Transfer the zone from this server: HOST, IP, HOST:PORT or IP:PORT.
+    #[arg(long)]
+    axfr: Option<String>,
+    /// A TSIG key file as `tsig-keygen` writes it, for --axfr.
+    #[arg(long, requires = "axfr")]
+    tsig: Option<std::path::PathBuf>,
+    /// Read a BIND-format zone file instead.
+    #[arg(long)]
+    zone_file: Option<std::path::PathBuf>,
+    /// The resource's name (default: the domain with dashes).
+    #[arg(long)]
+    name: Option<String>,
+    /// The resource's namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Nameservers the operator verifies the shadow zone against (default: the --axfr server).
+    #[arg(long = "verify-against")]
+    verify_against: Vec<String>,
+    /// Timeout of the transfer.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
 
 /// Renders the manifest. `verify_against` becomes `spec.source.nameservers`, so the operator
 /// can prove the shadow zone against the same servers.
@@ -114,4 +144,69 @@ pub fn relative(name: &str, origin: &str) -> String {
     name.strip_suffix(&format!(".{origin}"))
         .map(str::to_string)
         .unwrap_or_else(|| name.to_string())
+}
+
+/// Prints the manifest; the exit code.
+pub async fn main(args: Args) -> std::process::ExitCode {
+    use super::LiveZone;
+    let fail = |m: String| {
+        eprintln!("zoneshift import: {m}");
+        std::process::ExitCode::FAILURE
+    };
+    let origin = match normalize_origin(&args.domain) {
+        Ok(o) => o,
+        Err(e) => return fail(format!("--domain: {e}")),
+    };
+    let source = match (&args.axfr, &args.zone_file) {
+        (Some(server), _) => {
+            let tsig = match args.tsig.as_deref().map(super::read_tsig).transpose() {
+                Ok(k) => k,
+                Err(e) => return fail(format!("--tsig {e}")),
+            };
+            LiveZone::Axfr {
+                server: server.clone(),
+                tsig,
+            }
+        }
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => LiveZone::ZoneFile {
+                text,
+                path: path.display().to_string(),
+            },
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        },
+        (None, None) => return fail("give --axfr or --zone-file".into()),
+    };
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    spinner.set_message(format!("reading {origin}"));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let read = super::read_live_zone(&origin, &source, args.timeout).await;
+    spinner.finish_and_clear();
+    let (imported, from) = match read {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    for s in &imported.skipped {
+        eprintln!("zoneshift import: not carried: {s}");
+    }
+    let verify_against = if args.verify_against.is_empty() {
+        args.axfr.iter().cloned().collect()
+    } else {
+        args.verify_against.clone()
+    };
+    match manifest(
+        &origin,
+        args.name.as_deref(),
+        args.namespace.as_deref(),
+        &imported,
+        &from,
+        &verify_against,
+    ) {
+        Ok(m) => {
+            print!("{m}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }

@@ -3,9 +3,10 @@
 
 pub mod import;
 pub mod plan;
+pub mod run;
 
-use crate::dns::import::{import as sort_records, Imported};
-use crate::dns::{resolve_server, transfer, zonefile, TsigKey};
+use crate::dns::TsigKey;
+use crate::zone::Imported;
 use std::time::Duration;
 
 /// Where the live zone is read from.
@@ -26,26 +27,19 @@ pub async fn read_live_zone(
     source: &LiveZone,
     timeout: Duration,
 ) -> Result<(Imported, String), String> {
-    match source {
-        LiveZone::ZoneFile { text, path } => {
-            let (records, set_aside) =
-                zonefile::parse(text, origin).map_err(|e| format!("{path} {e}"))?;
-            let mut imported = sort_records(origin, &records);
-            imported.skipped.extend(set_aside);
-            imported.skipped.sort();
-            Ok((imported, format!("zone file {path}")))
-        }
+    let read = match source {
+        LiveZone::ZoneFile { text, path } => crate::source::zonefile::read(text, origin, path),
         LiveZone::Axfr { server, tsig } => {
-            let mut failures = Vec::new();
-            for addr in resolve_server(server).await? {
-                match transfer::axfr(addr, origin, tsig.as_ref(), timeout).await {
-                    Ok(records) => {
-                        return Ok((sort_records(origin, &records), format!("AXFR from {addr}")))
-                    }
-                    Err(e) => failures.push(e.to_string()),
-                }
-            }
-            Err(failures.join("; "))
+            let servers = [server.clone()];
+            crate::source::axfr::transfer(&servers, origin, tsig.as_ref(), timeout).await
         }
-    }
+    };
+    let read = read.map_err(|e| e.to_string())?;
+    Ok((read.imported, read.from))
+}
+
+/// Reads a TSIG key file as `tsig-keygen` writes it.
+pub fn read_tsig(path: &std::path::Path) -> Result<crate::dns::TsigKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::dns::TsigKey::from_bind_file(&text).map_err(|e| format!("{}: {e}", path.display()))
 }

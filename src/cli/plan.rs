@@ -8,6 +8,34 @@ use crate::zone::{self, ChangeUnit, DeleteGuard, RecordMap, RecordSet};
 use serde::Serialize;
 use std::time::Duration;
 
+#[derive(clap::Args)]
+pub struct Args {
+    /// The manifest holding the HostedZoneMigration.
+    #[arg(short = 'f', long = "filename")]
+    file: std::path::PathBuf,
+    /// Send Route 53 requests here instead of AWS.
+    #[arg(long, env = "ZS_ROUTE53_ENDPOINT")]
+    route53_endpoint: Option<String>,
+    /// Compare with this hosted zone (default: spec.hostedZone.id, else the one zone with the name).
+    #[arg(long)]
+    zone_id: Option<String>,
+    /// The zone file, when the manifest imports one from a ConfigMap.
+    #[arg(long)]
+    zone_file: Option<std::path::PathBuf>,
+    /// The TSIG key file, when the manifest transfers with a key from a Secret.
+    #[arg(long)]
+    tsig: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
 /// What `plan` found.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -249,4 +277,72 @@ pub fn render_text(p: &Plan) -> String {
         out.push_str("\nNo changes: Route 53 already holds the desired records.\n");
     }
     out
+}
+
+/// Prints the plan; the exit code (0 no changes, 2 changes, 1 error).
+pub async fn main(args: Args) -> std::process::ExitCode {
+    use crate::route53::RetryPolicy;
+    use serde::Deserialize;
+    let fail = |m: String| {
+        eprintln!("zoneshift plan: {m}");
+        std::process::ExitCode::from(1)
+    };
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("{}: {e}", args.file.display())),
+    };
+    // The manifest may hold other objects (a Namespace, a ConfigMap): take the migration.
+    let mut found = None;
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = match serde_yaml::Value::deserialize(doc) {
+            Ok(v) => v,
+            Err(e) => return fail(format!("{}: {e}", args.file.display())),
+        };
+        if value.get("kind").and_then(|k| k.as_str()) == Some("HostedZoneMigration") {
+            match serde_yaml::from_value::<HostedZoneMigration>(value) {
+                Ok(o) => found = Some(o),
+                Err(e) => return fail(format!("{}: {e}", args.file.display())),
+            }
+        }
+    }
+    let Some(obj) = found else {
+        return fail(format!(
+            "{} holds no HostedZoneMigration",
+            args.file.display()
+        ));
+    };
+    let mut source = SourceOverride::default();
+    if let Some(path) = &args.zone_file {
+        match std::fs::read_to_string(path) {
+            Ok(t) => source.zone_file = Some((t, path.display().to_string())),
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        }
+    }
+    if let Some(path) = &args.tsig {
+        match super::read_tsig(path) {
+            Ok(k) => source.tsig = Some(k),
+            Err(e) => return fail(format!("--tsig {e}")),
+        }
+    }
+    let r53 = Route53::from_env(args.route53_endpoint.as_deref(), 5, RetryPolicy::default()).await;
+    let p = match plan(
+        &obj,
+        &r53,
+        args.zone_id.as_deref(),
+        &source,
+        Duration::from_secs(30),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    match args.output {
+        OutputFormat::Text => print!("{}", render_text(&p)),
+        OutputFormat::Json => match serde_json::to_string_pretty(&p) {
+            Ok(j) => println!("{j}"),
+            Err(e) => return fail(e.to_string()),
+        },
+    }
+    std::process::ExitCode::from(if p.has_changes() { 2 } else { 0 })
 }

@@ -2,40 +2,12 @@
 //! SOA and NS kept as observations, and every record that cannot be carried, with the reason.
 
 use crate::zone::{
-    normalize_target, normalize_value, quote, RecordKey, RecordMap, RecordSet, RecordType, Routing,
+    normalize_target, normalize_value, quote, RecordKey, RecordSet, RecordType, Routing,
 };
 use hickory_proto::rr::{RData, Record};
+
+pub use crate::zone::{Imported, Skipped};
 use std::collections::BTreeMap;
-
-/// A record of the live zone that is not copied to Route 53.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Skipped {
-    pub name: String,
-    pub rtype: String,
-    pub reason: String,
-}
-
-impl std::fmt::Display for Skipped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.name, self.rtype, self.reason)
-    }
-}
-
-/// The live zone as zoneshift will carry it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Imported {
-    /// Record sets to copy into Route 53.
-    pub sets: RecordMap,
-    /// The old provider's apex NS set (the rollback target) and its TTL.
-    pub apex_ns: Vec<String>,
-    pub apex_ns_ttl: Option<u32>,
-    /// The SOA serial, to tell when the live zone changed.
-    pub serial: Option<u32>,
-    /// The SOA's negative-caching TTL (its MINIMUM field).
-    pub negative_ttl: Option<u32>,
-    /// What is not copied, and why; sorted.
-    pub skipped: Vec<Skipped>,
-}
 
 /// Record types that belong to the old provider's DNSSEC signer.
 pub(crate) const DNSSEC_TYPES: &[&str] = &[

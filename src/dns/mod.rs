@@ -12,6 +12,32 @@ pub mod verify;
 pub mod zonefile;
 
 use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How zoneshift talks to DNS servers.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Per query and per zone-transfer step.
+    pub timeout: Duration,
+    /// Queries in flight at once during verification.
+    pub concurrency: usize,
+    /// The recursive resolver through which the parent zone is found (default: the
+    /// system's).
+    pub resolver: Option<SocketAddr>,
+    /// How often the parent and the old provider are asked during the cutover.
+    pub probes: crate::plan::cutover::Probes,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            concurrency: 32,
+            resolver: None,
+            probes: crate::plan::cutover::Probes::default(),
+        }
+    }
+}
 
 /// A TSIG key, as `tsig-keygen` prints it and as a Secret holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]

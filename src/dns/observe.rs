@@ -213,3 +213,34 @@ pub async fn answers_for(
         )),
     }
 }
+
+/// The DNS observation port over a recursive resolver (`--resolver`, or the system's).
+pub struct ResolverObserver {
+    resolver: Option<SocketAddr>,
+    timeout: Duration,
+}
+
+impl ResolverObserver {
+    pub fn new(resolver: Option<SocketAddr>, timeout: Duration) -> Self {
+        Self { resolver, timeout }
+    }
+
+    async fn connect(&self) -> Result<Resolver, String> {
+        let addr = match self.resolver {
+            Some(a) => a,
+            None => system_resolver()?,
+        };
+        Resolver::connect(addr, self.timeout).await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::DnsObserver for ResolverObserver {
+    async fn parent_delegation(&self, origin: &str) -> Result<ParentView, String> {
+        parent_delegation(&self.connect().await?, origin, self.timeout).await
+    }
+
+    async fn answers_for(&self, servers: &[String], origin: &str) -> Result<(), String> {
+        answers_for(&self.connect().await?, servers, origin, self.timeout).await
+    }
+}

@@ -4,10 +4,11 @@
 //!
 //! Every timestamp lives in the status, so a restart at any instant resumes where it stopped.
 
+use super::gate::{self, plus, ts, Gate};
 use super::set_condition;
 use crate::api::{
-    condition, CutoverMode, CutoverStatus, DelegationStatus, HostedZoneMigrationSpec,
-    HostedZoneMigrationStatus, Phase,
+    ConditionType, CutoverMode, CutoverSpec, CutoverStatus, DelegationStatus,
+    HostedZoneMigrationSpec, HostedZoneMigrationStatus, Phase, Reason,
 };
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
@@ -64,7 +65,7 @@ pub enum Action {
     /// A Kubernetes Event.
     Event {
         warning: bool,
-        reason: &'static str,
+        reason: Reason,
         message: String,
     },
 }
@@ -101,13 +102,20 @@ pub fn parse_soak(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("spec.cutover.minimumSoak {s:?}: {e}"))
 }
 
-fn ts(s: &Option<String>) -> Option<Timestamp> {
-    s.as_deref().and_then(|t| t.parse().ok())
-}
-
-fn plus(t: Timestamp, secs: u64) -> Timestamp {
-    t.checked_add(SignedDuration::from_secs(secs.min(i64::MAX as u64) as i64))
-        .unwrap_or(t)
+/// One decision in the making: the status being written, the actions, the next look.
+struct Step<'a> {
+    spec: &'a CutoverSpec,
+    obs: &'a Observation,
+    s: HostedZoneMigrationStatus,
+    cut: CutoverStatus,
+    actions: Vec<Action>,
+    next_look: Option<Timestamp>,
+    generation: Option<i64>,
+    now: Timestamp,
+    probes: Probes,
+    soak: Duration,
+    lowered: u32,
+    final_ttl: u32,
 }
 
 /// Decides the cutover for this pass. Call it after the sync pass has written its conditions.
@@ -119,467 +127,429 @@ pub fn decide(
     now: Timestamp,
     probes: Probes,
 ) -> Decision {
-    let mut s = status.clone();
-    let mut actions = Vec::new();
     let c = &spec.cutover;
-    let soak = parse_soak(&c.minimum_soak).unwrap_or(Duration::from_secs(86_400));
-    let lowered = c.lowered_nameserver_ttl.clamp(0, i64::from(u32::MAX)) as u32;
-    let final_ttl = c.final_nameserver_ttl.clamp(0, i64::from(u32::MAX)) as u32;
-    let phase = s.phase.unwrap_or_default();
-    let mut cut = s.cutover.clone().unwrap_or_default();
-
-    // Observations go into the status with their time.
-    record_delegation(&mut s, &obs.parent, now);
-    if let Some(ttl) = obs.route53_ns_ttl {
-        s.observed_ttls
-            .get_or_insert_with(Default::default)
-            .route53_ns = Some(i64::from(ttl));
-    }
-    if let Ok(ttl) = obs.source_ns_ttl {
-        let t = s.observed_ttls.get_or_insert_with(Default::default);
-        t.source_ns = Some(i64::from(ttl));
-        t.observed_at = Some(now.to_string());
-    }
-
-    let route53_set = &obs.route53_nameservers;
-    let parent_set = obs.parent.as_ref().ok().map(|p| p.nameservers.clone());
-    let serves = |set: &[String]| {
-        parent_set
-            .as_deref()
-            .is_some_and(|p| !set.is_empty() && p == set)
+    let mut step = Step {
+        spec: c,
+        obs,
+        s: status.clone(),
+        cut: status.cutover.clone().unwrap_or_default(),
+        actions: Vec::new(),
+        next_look: None,
+        generation,
+        now,
+        probes,
+        soak: parse_soak(&c.minimum_soak).unwrap_or(Duration::from_secs(86_400)),
+        lowered: c.lowered_nameserver_ttl.clamp(0, i64::from(u32::MAX)) as u32,
+        final_ttl: c.final_nameserver_ttl.clamp(0, i64::from(u32::MAX)) as u32,
     };
-    let switched_now = serves(route53_set);
-
-    // The Route 53 zone's NS TTL: lowered until the migration completes, final after.
-    let target_ttl = if phase == Phase::Completed {
-        final_ttl
-    } else {
-        lowered
-    };
-    if obs.route53_ns_ttl.is_some_and(|t| t != target_ttl) && obs.records_synced {
-        actions.push(Action::SetRoute53NsTtl(target_ttl));
-    }
-
-    let set = |s: &mut HostedZoneMigrationStatus, t: &str, ok: bool, reason: &str, msg: String| {
-        set_condition(&mut s.conditions, t, ok, reason, &msg, generation, now)
-    };
-    let mut next_look: Option<Timestamp> = None;
-    let mut soon = |at: Timestamp| {
-        next_look = Some(next_look.map_or(at, |n: Timestamp| n.min(at)));
-    };
-
+    let phase = step.s.phase.unwrap_or_default();
+    step.record_observations();
+    step.keep_route53_ns_ttl(phase);
     // A rollback asked once the switch was requested goes back to the previous delegation.
     let rollback_now = c.rollback
         && matches!(
             phase,
             Phase::CuttingOver | Phase::Propagating | Phase::Completed
         );
-    if rollback_now {
-        start_rollback(&mut s, &mut cut, c.mode, &mut actions, generation, now);
-        soon(plus(now, probes.poll.as_secs()));
-    }
     match phase {
-        _ if rollback_now => {}
+        _ if rollback_now => step.start_rollback(),
         Phase::Pending
         | Phase::Provisioning
         | Phase::Syncing
         | Phase::Verifying
-        | Phase::AwaitingCutover => {
-            // Track the parent's TTL before the switch: parent-centric resolvers keep the old
-            // delegation that long.
-            if let Ok(p) = &obs.parent {
-                if !switched_now {
-                    cut.parent_ns_ttl_before =
-                        Some(cut.parent_ns_ttl_before.unwrap_or(0).max(i64::from(p.ttl)));
-                    if !p.nameservers.is_empty() {
-                        cut.previous_nameservers = p.nameservers.clone();
-                    }
-                }
-            }
-            if switched_now {
-                // The parent already serves Route 53: the switch happened outside the gate.
-                // Reported, not hidden, and the soak runs from now.
-                let reason_gate = if c.approved {
-                    "SwitchedBeforeGate"
-                } else {
-                    "SwitchedBeforeApproval"
-                };
-                let msg = format!(
-                    "The parent already serves the Route 53 nameservers although the cutover gate was not passed ({}). The old provider must keep answering until the soak ends.",
-                    if c.approved { "the gate was closed" } else { "spec.cutover.approved is false" }
-                );
-                actions.push(Action::Event {
-                    warning: true,
-                    reason: reason_gate,
-                    message: msg.clone(),
-                });
-                set(&mut s, condition::CUTOVER_READY, false, reason_gate, msg);
-                enter_propagating(&mut s, &mut cut, now, soak, &mut actions, generation);
-                if let Some(at) = ts(&cut.old_provider_releasable_at) {
-                    soon(at);
-                }
-                soon(plus(now, probes.source_probe.as_secs()));
-            } else {
-                let gate = evaluate_gate(spec, &s, &mut cut, obs, lowered, now);
-                cut.gate_opens_at = gate.opens_at.map(|t| t.to_string());
-                if obs.records_synced && obs.shadow_verified {
-                    s.phase = Some(Phase::AwaitingCutover);
-                }
-                match gate.missing.first() {
-                    None => {
-                        set(
-                            &mut s,
-                            condition::CUTOVER_READY,
-                            true,
-                            "GateOpen",
-                            "Every condition of the gate holds and the cutover is approved.".into(),
-                        );
-                        s.phase = Some(Phase::CuttingOver);
-                        cut.requested_at = Some(now.to_string());
-                        request_switch(c.mode, route53_set, &cut, &mut actions);
-                        set(
-                            &mut s,
-                            condition::DELEGATED,
-                            false,
-                            "AwaitingRegistrar",
-                            awaiting_registrar(c.mode, route53_set),
-                        );
-                        soon(plus(now, probes.poll.as_secs()));
-                    }
-                    Some((reason, _)) => {
-                        let message = gate
-                            .missing
-                            .iter()
-                            .map(|(_, m)| m.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" ");
-                        set(&mut s, condition::CUTOVER_READY, false, reason, message);
-                        if s.conditions.iter().all(|c| c.type_ != condition::DELEGATED) {
-                            set(
-                                &mut s,
-                                condition::DELEGATED,
-                                false,
-                                "NotSwitched",
-                                "The parent still serves the old provider's nameservers.".into(),
-                            );
-                        }
-                        if let Some(at) = gate.opens_at.filter(|t| *t > now) {
-                            soon(at);
-                        }
-                        soon(plus(now, probes.poll.as_secs()));
-                    }
-                }
-            }
-        }
-        Phase::CuttingOver => {
-            if switched_now {
-                enter_propagating(&mut s, &mut cut, now, soak, &mut actions, generation);
-                if let Some(at) = ts(&cut.old_provider_releasable_at) {
-                    soon(at);
-                }
-                soon(plus(now, probes.source_probe.as_secs()));
-            } else {
-                // Route 53 Domains: a request that was refused or whose operation failed is
-                // asked again at each poll, and its error stays shown until then.
-                let registrar_failed = matches!(&obs.operation, Some(OperationState::Failed(_)));
-                if c.mode == CutoverMode::Route53Domains
-                    && (cut.operation_id.is_none() || registrar_failed)
-                {
-                    cut.operation_id = None;
-                    actions.push(Action::UpdateRegistrarNameservers(route53_set.to_vec()));
-                }
-                let refused_before = cut.operation_id.is_none()
-                    && s.conditions
-                        .iter()
-                        .any(|x| x.type_ == condition::DELEGATED && x.reason == "RegistrarError");
-                match (&obs.parent, &obs.operation) {
-                    (_, Some(OperationState::Failed(why))) => {
-                        set(
-                            &mut s,
-                            condition::DELEGATED,
-                            false,
-                            "RegistrarError",
-                            format!("Route 53 Domains did not change the nameservers ({why}); zoneshift asks again."),
-                        );
-                    }
-                    _ if refused_before && c.mode == CutoverMode::Route53Domains => {}
-                    (Ok(p), _) if p.nameservers.iter().any(|n| route53_set.contains(n)) => {
-                        set(&mut s, condition::DELEGATED, false, "PartialDelegation", format!(
-                            "The parent serves a mix of nameservers ({}); the switch counts only once it serves exactly {}. Fix the NS set at the registrar.",
-                            p.nameservers.join(", "), route53_set.join(", ")
-                        ));
-                    }
-                    (Err(e), _) => set(
-                        &mut s,
-                        condition::DELEGATED,
-                        false,
-                        "ParentUnreachable",
-                        format!("The parent zone could not be asked: {e}."),
-                    ),
-                    _ => set(
-                        &mut s,
-                        condition::DELEGATED,
-                        false,
-                        "AwaitingRegistrar",
-                        awaiting_registrar(c.mode, route53_set),
-                    ),
-                }
-                soon(plus(now, probes.poll.as_secs()));
-            }
-        }
-        Phase::Propagating => {
-            let releasable = ts(&cut.old_provider_releasable_at).unwrap_or(now);
-            if let Some(failures) = &obs.source_failures {
-                if failures.is_empty() {
-                    set(
-                        &mut s,
-                        condition::SOURCE_HEALTHY,
-                        true,
-                        "Answering",
-                        "The old provider still answers as Route 53 does.".into(),
-                    );
-                } else {
-                    let left = releasable.duration_since(now);
-                    let msg = format!(
-                            "The old provider stopped answering as Route 53 does for {} names and types (the first: {}). Resolvers that cached the old delegation may still send users there for {} more (until {releasable}). Restore the old provider's records now.",
-                            failures.len(), failures[0], human(left)
-                        );
-                    let was_healthy = s
-                        .conditions
-                        .iter()
-                        .any(|c| c.type_ == condition::SOURCE_HEALTHY && c.status == "True");
-                    if was_healthy
-                        || s.conditions
-                            .iter()
-                            .all(|c| c.type_ != condition::SOURCE_HEALTHY)
-                    {
-                        actions.push(Action::Event {
-                            warning: true,
-                            reason: "SourceUnhealthy",
-                            message: msg.clone(),
-                        });
-                    }
-                    set(
-                        &mut s,
-                        condition::SOURCE_HEALTHY,
-                        false,
-                        "SourceUnhealthy",
-                        msg,
-                    );
-                }
-            }
-            let delegation_changed = !switched_now && obs.parent.is_ok();
-            if delegation_changed {
-                set(&mut s, condition::DELEGATED, false, "DelegationChanged", "The parent no longer serves the Route 53 nameservers, although no rollback was asked for: the soak is held until it does again, or set spec.cutover.rollback.".into());
-            } else if switched_now {
-                set(
-                    &mut s,
-                    condition::DELEGATED,
-                    true,
-                    "Switched",
-                    format!(
-                        "The parent serves the Route 53 nameservers since {}.",
-                        cut.switched_at.clone().unwrap_or_default()
-                    ),
-                );
-            }
-            if delegation_changed {
-                soon(plus(now, probes.poll.as_secs()));
-            } else if now >= releasable {
-                s.phase = Some(Phase::Completed);
-                cut.completed_at = Some(now.to_string());
-                set(&mut s, condition::PROPAGATED, true, "Released", format!(
-                        "Every cached copy of the old delegation has expired (since {releasable}); the old provider may be decommissioned."
-                    ));
-                actions.push(Action::SetRoute53NsTtl(final_ttl));
-                actions.push(Action::Event { warning: false, reason: "Completed", message: format!(
-                        "The migration is complete: the old provider may be decommissioned; the Route 53 NS TTL is raised to {final_ttl} s."
-                    ) });
-            } else {
-                set(&mut s, condition::PROPAGATED, false, "Soaking", format!(
-                        "Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."
-                    ));
-                soon(releasable);
-                soon(plus(now, probes.source_probe.as_secs()));
-            }
-        }
+        | Phase::AwaitingCutover => step.before_switch(),
+        Phase::CuttingOver => step.cutting_over(),
+        Phase::Propagating => step.propagating(),
         Phase::Completed => {}
-        Phase::RollingBack => {
-            if !cut.previous_nameservers.is_empty() && serves(&cut.previous_nameservers) {
-                s.phase = Some(Phase::RolledBack);
-                cut.rolled_back_at = Some(now.to_string());
-                set(
-                    &mut s,
-                    condition::DELEGATED,
-                    false,
-                    "RolledBack",
-                    format!(
-                        "The parent serves the previous nameservers again ({}).",
-                        cut.previous_nameservers.join(", ")
-                    ),
-                );
-                actions.push(Action::Event {
-                    warning: false,
-                    reason: "RolledBack",
-                    message: "The delegation is back on the previous nameservers.".into(),
-                });
-            } else {
-                set(
-                    &mut s,
-                    condition::DELEGATED,
-                    false,
-                    "RollingBack",
-                    format!(
-                        "Waiting for the parent to serve the previous nameservers again: {}.",
-                        cut.previous_nameservers.join(", ")
-                    ),
-                );
-                soon(plus(now, probes.poll.as_secs()));
-            }
-        }
-        Phase::RolledBack => {
-            if !c.rollback {
-                // Asked to go forward again: the gate applies from the start.
-                s.phase = Some(Phase::AwaitingCutover);
-                cut = CutoverStatus {
-                    previous_nameservers: cut.previous_nameservers.clone(),
-                    source_ns_ttl_before: cut.source_ns_ttl_before,
-                    parent_ns_ttl_before: cut.parent_ns_ttl_before,
-                    ..Default::default()
-                };
-                soon(now);
-            }
-        }
+        Phase::RollingBack => step.rolling_back(),
+        Phase::RolledBack => step.rolled_back(),
     }
-    s.cutover = Some(cut);
+    step.s.cutover = Some(step.cut);
     Decision {
-        status: s,
-        actions,
-        next_look,
+        status: step.s,
+        actions: step.actions,
+        next_look: step.next_look,
     }
 }
 
-struct Gate {
-    /// (reason, sentence) for each condition not met, in the order a person fixes them.
-    missing: Vec<(&'static str, String)>,
-    opens_at: Option<Timestamp>,
-}
+impl Step<'_> {
+    fn set(&mut self, t: ConditionType, ok: bool, reason: Reason, message: &str) {
+        let (g, now) = (self.generation, self.now);
+        set_condition(&mut self.s.conditions, t, ok, reason, message, g, now);
+    }
 
-fn evaluate_gate(
-    spec: &HostedZoneMigrationSpec,
-    _s: &HostedZoneMigrationStatus,
-    cut: &mut CutoverStatus,
-    obs: &Observation,
-    lowered: u32,
-    now: Timestamp,
-) -> Gate {
-    let c = &spec.cutover;
-    let mut missing: Vec<(&'static str, String)> = Vec::new();
-    let mut opens_at = None;
-    if c.rollback {
-        missing.push((
-            "RollbackRequested",
-            "spec.cutover.rollback is true: the cutover does not go forward.".into(),
-        ));
+    fn soon(&mut self, at: Timestamp) {
+        self.next_look = Some(self.next_look.map_or(at, |n| n.min(at)));
     }
-    if !obs.records_synced {
-        missing.push((
-            "AwaitingSync",
-            "The records are not in sync in Route 53 yet.".into(),
-        ));
+
+    fn poll_soon(&mut self, every: Duration) {
+        self.soon(plus(self.now, every.as_secs()));
     }
-    if !obs.shadow_verified {
-        missing.push((
-            "AwaitingVerification",
-            "The shadow zone is not verified against the source yet (see ShadowVerified).".into(),
-        ));
+
+    fn event(&mut self, warning: bool, reason: Reason, message: String) {
+        self.actions.push(Action::Event {
+            warning,
+            reason,
+            message,
+        });
     }
-    if let Err(e) = &obs.route53_answers {
-        missing.push((
-            "Route53NotAnswering",
-            format!("The Route 53 nameservers do not answer for the zone yet: {e}."),
-        ));
+
+    /// The parent's NS set equals `set` (a non-empty one).
+    fn parent_serves(&self, set: &[String]) -> bool {
+        self.obs
+            .parent
+            .as_ref()
+            .is_ok_and(|p| !set.is_empty() && p.nameservers == set)
     }
-    match obs.route53_ns_ttl {
-        Some(t) if t == lowered => {}
-        Some(t) => missing.push((
-            "LoweringRoute53Ttl",
-            format!("The Route 53 zone's NS TTL is {t} s and is being set to {lowered} s."),
-        )),
-        None => missing.push((
-            "LoweringRoute53Ttl",
-            "The Route 53 zone's NS TTL is not known yet.".into(),
-        )),
+
+    fn switched_now(&self) -> bool {
+        self.parent_serves(&self.obs.route53_nameservers)
     }
-    match &obs.source_ns_ttl {
-        Err(e) => missing.push((
-            "SourceNsTtlUnknown",
-            format!("The source's NS TTL could not be observed: {e}."),
-        )),
-        Ok(ttl) if *ttl > lowered => {
-            cut.source_ns_ttl_before =
-                Some(cut.source_ns_ttl_before.unwrap_or(0).max(i64::from(*ttl)));
-            cut.source_ns_lowered_since = None;
-            missing.push(("LoweringTtl", format!(
-                "Lower the NS TTL at the old provider to {lowered} s or less (it serves {ttl} s); the gate then waits for the old TTL to expire."
-            )));
+
+    /// Observations go into the status with their time.
+    fn record_observations(&mut self) {
+        let now = self.now;
+        record_delegation(&mut self.s, &self.obs.parent, now);
+        if let Some(ttl) = self.obs.route53_ns_ttl {
+            self.s
+                .observed_ttls
+                .get_or_insert_with(Default::default)
+                .route53_ns = Some(i64::from(ttl));
         }
-        Ok(_) => {
-            let since = ts(&cut.source_ns_lowered_since).unwrap_or(now);
-            cut.source_ns_lowered_since = Some(since.to_string());
-            // Seen lowered from the first look: what it was before is unknown, so the gate
-            // waits the parent's TTL, the longest any resolver could have cached it.
-            let before = cut
-                .source_ns_ttl_before
-                .or(cut.parent_ns_ttl_before)
-                .unwrap_or(i64::from(lowered))
-                .max(0) as u64;
-            let at = plus(since, before);
-            opens_at = Some(at);
-            if now < at {
-                missing.push(("WaitingForTtlExpiry", format!(
-                    "The old NS TTL ({before} s) must expire after it was lowered at {since}: waiting until {at}."
-                )));
+        if let Ok(ttl) = self.obs.source_ns_ttl {
+            let t = self.s.observed_ttls.get_or_insert_with(Default::default);
+            t.source_ns = Some(i64::from(ttl));
+            t.observed_at = Some(now.to_string());
+        }
+    }
+
+    /// The Route 53 zone's NS TTL: lowered until the migration completes, final after.
+    fn keep_route53_ns_ttl(&mut self, phase: Phase) {
+        let target = if phase == Phase::Completed {
+            self.final_ttl
+        } else {
+            self.lowered
+        };
+        if self.obs.route53_ns_ttl.is_some_and(|t| t != target) && self.obs.records_synced {
+            self.actions.push(Action::SetRoute53NsTtl(target));
+        }
+    }
+
+    /// Before the switch: track the old delegation, and open the gate or say what holds it.
+    fn before_switch(&mut self) {
+        let switched = self.switched_now();
+        // Track the parent's TTL before the switch: parent-centric resolvers keep the old
+        // delegation that long.
+        if let (Ok(p), false) = (&self.obs.parent, switched) {
+            self.cut.parent_ns_ttl_before = Some(
+                self.cut
+                    .parent_ns_ttl_before
+                    .unwrap_or(0)
+                    .max(i64::from(p.ttl)),
+            );
+            if !p.nameservers.is_empty() {
+                self.cut.previous_nameservers = p.nameservers.clone();
+            }
+        }
+        if switched {
+            return self.switched_outside_the_gate();
+        }
+        gate::track_source_ns_ttl(&mut self.cut, self.obs, self.lowered, self.now);
+        let gate = Gate::evaluate(&gate::Inputs {
+            spec: self.spec,
+            obs: self.obs,
+            cut: &self.cut,
+            lowered: self.lowered,
+            now: self.now,
+        });
+        self.cut.gate_opens_at = gate.opens_at.map(|t| t.to_string());
+        self.cut.gate = gate.status();
+        if self.obs.records_synced && self.obs.shadow_verified {
+            self.s.phase = Some(Phase::AwaitingCutover);
+        }
+        match gate.first_holding() {
+            None => self.open_gate(),
+            Some(reason) => {
+                self.set(ConditionType::CutoverReady, false, reason, &gate.message());
+                if self.s.condition(ConditionType::Delegated).is_none() {
+                    self.set(
+                        ConditionType::Delegated,
+                        false,
+                        Reason::NotSwitched,
+                        "The parent still serves the old provider's nameservers.",
+                    );
+                }
+                if let Some(at) = gate.opens_at.filter(|t| *t > self.now) {
+                    self.soon(at);
+                }
+                self.poll_soon(self.probes.poll);
             }
         }
     }
-    match &obs.parent {
-        Err(e) => missing.push(("ParentUnreachable", format!("The parent zone's delegation could not be observed: {e}."))),
-        Ok(p) if !p.ds.is_empty() => missing.push(("DSPresent", format!(
-            "The parent publishes DS records ({}): an unsigned Route 53 zone under a DS fails validation for every validating resolver. Remove the DS at the registrar (and wait its TTL) first.",
-            p.ds.join("; ")
-        ))),
-        Ok(_) => {}
-    }
-    if !c.approved {
-        missing.push((
-            "AwaitingApproval",
-            "Approve the switch: set spec.cutover.approved to true.".into(),
-        ));
-    }
-    Gate { missing, opens_at }
-}
 
-fn request_switch(
-    mode: CutoverMode,
-    route53_set: &[String],
-    cut: &CutoverStatus,
-    actions: &mut Vec<Action>,
-) {
-    match mode {
-        CutoverMode::Route53Domains => {
-            if cut.operation_id.is_none() {
-                actions.push(Action::UpdateRegistrarNameservers(route53_set.to_vec()));
+    /// The parent already serves Route 53: the switch happened outside the gate. Reported, not
+    /// hidden, and the soak runs from now.
+    fn switched_outside_the_gate(&mut self) {
+        let approved = self.spec.approved;
+        let reason = if approved {
+            Reason::SwitchedBeforeGate
+        } else {
+            Reason::SwitchedBeforeApproval
+        };
+        let msg = format!(
+            "The parent already serves the Route 53 nameservers although the cutover gate was not passed ({}). The old provider must keep answering until the soak ends.",
+            if approved { "the gate was closed" } else { "spec.cutover.approved is false" }
+        );
+        self.event(true, reason, msg.clone());
+        self.set(ConditionType::CutoverReady, false, reason, &msg);
+        self.enter_propagating();
+    }
+
+    fn open_gate(&mut self) {
+        self.set(
+            ConditionType::CutoverReady,
+            true,
+            Reason::GateOpen,
+            "Every condition of the gate holds and the cutover is approved.",
+        );
+        self.s.phase = Some(Phase::CuttingOver);
+        self.cut.requested_at = Some(self.now.to_string());
+        let route53_set = self.obs.route53_nameservers.clone();
+        match self.spec.mode {
+            CutoverMode::Route53Domains => {
+                if self.cut.operation_id.is_none() && self.cut.registrar_held_at.is_none() {
+                    self.actions
+                        .push(Action::UpdateRegistrarNameservers(route53_set.clone()));
+                }
             }
-        }
-        CutoverMode::Manual => actions.push(Action::Event {
-            warning: false,
-            reason: "SwitchNameservers",
-            message: format!(
-                "The gate is open: set the domain's nameservers at the registrar to these four: {}",
-                route53_set.join(", ")
+            CutoverMode::Manual => self.event(
+                false,
+                Reason::SwitchNameservers,
+                format!(
+                    "The gate is open: set the domain's nameservers at the registrar to these four: {}",
+                    route53_set.join(", ")
+                ),
             ),
-        }),
+        }
+        let msg = awaiting_registrar(self.spec.mode, &route53_set);
+        self.set(
+            ConditionType::Delegated,
+            false,
+            Reason::AwaitingRegistrar,
+            &msg,
+        );
+        self.poll_soon(self.probes.poll);
+    }
+
+    fn cutting_over(&mut self) {
+        if self.switched_now() {
+            return self.enter_propagating();
+        }
+        let mode = self.spec.mode;
+        // Route 53 Domains: a request that was refused or whose operation failed is asked
+        // again at each poll, and its error stays shown until then.
+        let registrar_failed = matches!(&self.obs.operation, Some(OperationState::Failed(_)));
+        let unasked = self.cut.operation_id.is_none() && self.cut.registrar_held_at.is_none();
+        if mode == CutoverMode::Route53Domains && (unasked || registrar_failed) {
+            self.cut.operation_id = None;
+            self.cut.registrar_held_at = None;
+            let set = self.obs.route53_nameservers.clone();
+            self.actions.push(Action::UpdateRegistrarNameservers(set));
+        }
+        let refused_before = self.cut.operation_id.is_none()
+            && self.cut.registrar_held_at.is_none()
+            && self
+                .s
+                .has_reason(ConditionType::Delegated, Reason::RegistrarError);
+        let route53_set = self.obs.route53_nameservers.clone();
+        let (reason, msg) = match (&self.obs.parent, &self.obs.operation) {
+            (_, Some(OperationState::Failed(why))) => (Reason::RegistrarError, format!(
+                "Route 53 Domains did not change the nameservers ({why}); zoneshift asks again."
+            )),
+            _ if refused_before && mode == CutoverMode::Route53Domains => {
+                return self.poll_soon(self.probes.poll);
+            }
+            (Ok(p), _) if p.nameservers.iter().any(|n| route53_set.contains(n)) => (Reason::PartialDelegation, format!(
+                "The parent serves a mix of nameservers ({}); the switch counts only once it serves exactly {}. Fix the NS set at the registrar.",
+                p.nameservers.join(", "), route53_set.join(", ")
+            )),
+            (Err(e), _) => (
+                Reason::ParentUnreachable,
+                format!("The parent zone could not be asked: {e}."),
+            ),
+            _ => (
+                Reason::AwaitingRegistrar,
+                awaiting_registrar(mode, &route53_set),
+            ),
+        };
+        self.set(ConditionType::Delegated, false, reason, &msg);
+        self.poll_soon(self.probes.poll);
+    }
+
+    fn enter_propagating(&mut self) {
+        let now = self.now;
+        let switched = ts(&self.cut.switched_at).unwrap_or(now);
+        self.cut.switched_at = Some(switched.to_string());
+        let horizon = self
+            .cut
+            .parent_ns_ttl_before
+            .unwrap_or(0)
+            .max(self.cut.source_ns_ttl_before.unwrap_or(0))
+            .max(self.soak.as_secs() as i64)
+            .max(0) as u64;
+        let releasable = plus(switched, horizon);
+        self.cut.old_provider_releasable_at = Some(releasable.to_string());
+        self.s.phase = Some(Phase::Propagating);
+        self.set(
+            ConditionType::Delegated,
+            true,
+            Reason::Switched,
+            &format!("The parent serves the Route 53 nameservers since {switched}."),
+        );
+        self.set(ConditionType::Propagated, false, Reason::Soaking, &format!("Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."));
+        self.event(false, Reason::Switched, format!("The parent serves the Route 53 nameservers. Keep the old provider serving until {releasable}."));
+        self.soon(releasable);
+        self.poll_soon(self.probes.source_probe);
+    }
+
+    fn propagating(&mut self) {
+        let releasable = ts(&self.cut.old_provider_releasable_at).unwrap_or(self.now);
+        if let Some(failures) = self.obs.source_failures.clone() {
+            self.probe_outcome(&failures, releasable);
+        }
+        let switched = self.switched_now();
+        let delegation_changed = !switched && self.obs.parent.is_ok();
+        if delegation_changed {
+            self.set(ConditionType::Delegated, false, Reason::DelegationChanged, "The parent no longer serves the Route 53 nameservers, although no rollback was asked for: the soak is held until it does again, or set spec.cutover.rollback.");
+            return self.poll_soon(self.probes.poll);
+        }
+        if switched {
+            let since = self.cut.switched_at.clone().unwrap_or_default();
+            self.set(
+                ConditionType::Delegated,
+                true,
+                Reason::Switched,
+                &format!("The parent serves the Route 53 nameservers since {since}."),
+            );
+        }
+        if self.now >= releasable {
+            return self.complete(releasable);
+        }
+        self.set(ConditionType::Propagated, false, Reason::Soaking, &format!(
+            "Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."
+        ));
+        self.soon(releasable);
+        self.poll_soon(self.probes.source_probe);
+    }
+
+    /// `SourceHealthy` from this pass's probe of the old provider.
+    fn probe_outcome(&mut self, failures: &[String], releasable: Timestamp) {
+        let Some(first) = failures.first() else {
+            return self.set(
+                ConditionType::SourceHealthy,
+                true,
+                Reason::Answering,
+                "The old provider still answers as Route 53 does.",
+            );
+        };
+        let left = releasable.duration_since(self.now);
+        let msg = format!(
+            "The old provider stopped answering as Route 53 does for {} names and types (the first: {first}). Resolvers that cached the old delegation may still send users there for {} more (until {releasable}). Restore the old provider's records now.",
+            failures.len(), human(left)
+        );
+        let first_seen = self
+            .s
+            .condition(ConditionType::SourceHealthy)
+            .is_none_or(|c| c.status == "True");
+        if first_seen {
+            self.event(true, Reason::SourceUnhealthy, msg.clone());
+        }
+        self.set(
+            ConditionType::SourceHealthy,
+            false,
+            Reason::SourceUnhealthy,
+            &msg,
+        );
+    }
+
+    fn complete(&mut self, releasable: Timestamp) {
+        self.s.phase = Some(Phase::Completed);
+        self.cut.completed_at = Some(self.now.to_string());
+        self.set(ConditionType::Propagated, true, Reason::Released, &format!(
+            "Every cached copy of the old delegation has expired (since {releasable}); the old provider may be decommissioned."
+        ));
+        let final_ttl = self.final_ttl;
+        self.actions.push(Action::SetRoute53NsTtl(final_ttl));
+        self.event(false, Reason::Completed, format!(
+            "The migration is complete: the old provider may be decommissioned; the Route 53 NS TTL is raised to {final_ttl} s."
+        ));
+    }
+
+    fn start_rollback(&mut self) {
+        self.s.phase = Some(Phase::RollingBack);
+        let previous = self.cut.previous_nameservers.clone();
+        let target = previous.join(", ");
+        let mode = self.spec.mode;
+        if mode == CutoverMode::Route53Domains && !previous.is_empty() {
+            self.actions
+                .push(Action::UpdateRegistrarNameservers(previous));
+        }
+        let message = match mode {
+            CutoverMode::Manual => format!(
+                "Rollback asked: set the domain's nameservers at the registrar back to {target}."
+            ),
+            CutoverMode::Route53Domains => {
+                format!("Rollback asked: Route 53 Domains is set back to {target}.")
+            }
+        };
+        self.event(true, Reason::RollingBack, message);
+        self.set(
+            ConditionType::Delegated,
+            false,
+            Reason::RollingBack,
+            &format!("Waiting for the parent to serve the previous nameservers again: {target}."),
+        );
+        self.poll_soon(self.probes.poll);
+    }
+
+    fn rolling_back(&mut self) {
+        let previous = self.cut.previous_nameservers.clone();
+        if self.parent_serves(&previous) {
+            self.s.phase = Some(Phase::RolledBack);
+            self.cut.rolled_back_at = Some(self.now.to_string());
+            let msg = format!(
+                "The parent serves the previous nameservers again ({}).",
+                previous.join(", ")
+            );
+            self.set(ConditionType::Delegated, false, Reason::RolledBack, &msg);
+            self.event(
+                false,
+                Reason::RolledBack,
+                "The delegation is back on the previous nameservers.".into(),
+            );
+        } else {
+            let msg = format!(
+                "Waiting for the parent to serve the previous nameservers again: {}.",
+                previous.join(", ")
+            );
+            self.set(ConditionType::Delegated, false, Reason::RollingBack, &msg);
+            self.poll_soon(self.probes.poll);
+        }
+    }
+
+    fn rolled_back(&mut self) {
+        if self.spec.rollback {
+            return;
+        }
+        // Asked to go forward again: the gate applies from the start.
+        self.s.phase = Some(Phase::AwaitingCutover);
+        self.cut = CutoverStatus {
+            previous_nameservers: self.cut.previous_nameservers.clone(),
+            source_ns_ttl_before: self.cut.source_ns_ttl_before,
+            parent_ns_ttl_before: self.cut.parent_ns_ttl_before,
+            ..Default::default()
+        };
+        self.soon(self.now);
     }
 }
 
@@ -594,80 +564,6 @@ fn awaiting_registrar(mode: CutoverMode, route53_set: &[String]) -> String {
             route53_set.join(", ")
         ),
     }
-}
-
-fn enter_propagating(
-    s: &mut HostedZoneMigrationStatus,
-    cut: &mut CutoverStatus,
-    now: Timestamp,
-    soak: Duration,
-    actions: &mut Vec<Action>,
-    generation: Option<i64>,
-) {
-    let switched = ts(&cut.switched_at).unwrap_or(now);
-    cut.switched_at = Some(switched.to_string());
-    let horizon = cut
-        .parent_ns_ttl_before
-        .unwrap_or(0)
-        .max(cut.source_ns_ttl_before.unwrap_or(0))
-        .max(soak.as_secs() as i64)
-        .max(0) as u64;
-    let releasable = plus(switched, horizon);
-    cut.old_provider_releasable_at = Some(releasable.to_string());
-    s.phase = Some(Phase::Propagating);
-    set_condition(
-        &mut s.conditions,
-        condition::DELEGATED,
-        true,
-        "Switched",
-        &format!("The parent serves the Route 53 nameservers since {switched}."),
-        generation,
-        now,
-    );
-    set_condition(&mut s.conditions, condition::PROPAGATED, false, "Soaking", &format!("Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."), generation, now);
-    actions.push(Action::Event {
-        warning: false,
-        reason: "Switched",
-        message: format!("The parent serves the Route 53 nameservers. Keep the old provider serving until {releasable}."),
-    });
-}
-
-fn start_rollback(
-    s: &mut HostedZoneMigrationStatus,
-    cut: &mut CutoverStatus,
-    mode: CutoverMode,
-    actions: &mut Vec<Action>,
-    generation: Option<i64>,
-    now: Timestamp,
-) {
-    s.phase = Some(Phase::RollingBack);
-    let target = cut.previous_nameservers.join(", ");
-    if mode == CutoverMode::Route53Domains && !cut.previous_nameservers.is_empty() {
-        actions.push(Action::UpdateRegistrarNameservers(
-            cut.previous_nameservers.clone(),
-        ));
-    }
-    actions.push(Action::Event {
-        warning: true,
-        reason: "RollingBack",
-        message: match mode {
-            CutoverMode::Manual => format!(
-                "Rollback asked: set the domain's nameservers at the registrar back to {target}."
-            ),
-            CutoverMode::Route53Domains => {
-                format!("Rollback asked: Route 53 Domains is set back to {target}.")
-            }
-        },
-    });
-    set_condition(
-        &mut s.conditions,
-        condition::DELEGATED,
-        false,
-        "RollingBack",
-        &format!("Waiting for the parent to serve the previous nameservers again: {target}."),
-        generation,
-        now,
-    );
 }
 
 fn record_delegation(
@@ -837,7 +733,7 @@ mod tests {
         let d = run(&sp, &d.status, &o, at(3710));
         assert_eq!(d.status.phase, Some(Phase::CuttingOver));
         assert_eq!(cond(&d.status, "CutoverReady").status, "True");
-        assert!(d.actions.iter().any(|a| matches!(a, Action::Event { reason: "SwitchNameservers", message, .. } if message.contains("ns-1.awsdns-01.org."))));
+        assert!(d.actions.iter().any(|a| matches!(a, Action::Event { reason: Reason::SwitchNameservers, message, .. } if message.contains("ns-1.awsdns-01.org."))));
         assert_eq!(cond(&d.status, "Delegated").reason, "AwaitingRegistrar");
 
         // The parent shows a mix: not a switch.
@@ -882,7 +778,7 @@ mod tests {
             a,
             Action::Event {
                 warning: true,
-                reason: "SourceUnhealthy",
+                reason: Reason::SourceUnhealthy,
                 ..
             }
         )));
@@ -1019,7 +915,7 @@ mod tests {
             a,
             Action::Event {
                 warning: true,
-                reason: "SwitchedBeforeApproval",
+                reason: Reason::SwitchedBeforeApproval,
                 ..
             }
         )));
@@ -1180,7 +1076,7 @@ mod tests {
             .actions
             .iter()
             .any(|a| matches!(a, Action::UpdateRegistrarNameservers(_))));
-        assert!(d.actions.iter().any(|a| matches!(a, Action::Event { reason: "RollingBack", message, .. } if message.contains("ns1.old-provider.net."))));
+        assert!(d.actions.iter().any(|a| matches!(a, Action::Event { reason: Reason::RollingBack, message, .. } if message.contains("ns1.old-provider.net."))));
         // Going forward again after a rollback starts at the gate.
         let back = HostedZoneMigrationStatus {
             phase: Some(Phase::RolledBack),

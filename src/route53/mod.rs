@@ -8,9 +8,14 @@
 
 pub mod batch;
 pub mod convert;
+pub mod domains;
+pub mod error;
 
-use crate::zone::{ChangeUnit, RecordKey, RecordMap, RecordSet};
-use crate::{Error, Result};
+pub use domains::Route53Domains;
+pub use error::Route53Error;
+
+use crate::ports::{AppliedBatch, CurrentZone, Zone};
+use crate::zone::{ChangeUnit, RecordKey, RecordSet};
 use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_route53::types::{
     ChangeAction, ChangeBatch, HostedZone, HostedZoneConfig, ResourceRecordSet,
@@ -20,10 +25,15 @@ use backon::{ExponentialBuilder, Retryable};
 use batch::{pack, ROUTE53_LIMITS};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::{BTreeMap, HashMap};
+
+/// Record sets exactly as Route 53 returned them, kept in [`CurrentZone::verbatim`].
+type RawSets = HashMap<RecordKey, ResourceRecordSet>;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+type Result<T, E = Route53Error> = std::result::Result<T, E>;
 
 /// How failed requests are retried.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +59,7 @@ impl Default for RetryPolicy {
 pub struct CallStats {
     counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// The same counts, exported to Prometheus when set.
-    exported: Option<
+    exported: std::sync::OnceLock<
         prometheus_client::metrics::family::Family<
             crate::telemetry::RequestLabels,
             prometheus_client::metrics::counter::Counter,
@@ -69,7 +79,7 @@ impl CallStats {
     fn record(&self, operation: &'static str, outcome: &'static str) {
         let mut m = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         *m.entry((operation, outcome)).or_default() += 1;
-        if let Some(f) = &self.exported {
+        if let Some(f) = self.exported.get() {
             f.get_or_create(&crate::telemetry::RequestLabels { operation, outcome })
                 .inc();
         }
@@ -116,176 +126,24 @@ pub const WRITE_OPERATIONS: &[&str] = &[
     "UpdateDomainNameservers",
 ];
 
-/// A hosted zone as zoneshift sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Zone {
-    /// The id without the `/hostedzone/` prefix.
-    pub id: String,
-    /// The zone's name, normalised (`example.com.`).
-    pub name: String,
-    pub nameservers: Vec<String>,
-    pub caller_reference: String,
-}
-
-/// The record sets of a zone, normalised, with the sets exactly as Route 53 returned them
-/// (a DELETE must repeat the current record set exactly).
-#[derive(Clone, Debug, Default)]
-pub struct CurrentZone {
-    pub sets: RecordMap,
-    pub raw: HashMap<RecordKey, ResourceRecordSet>,
-}
-
-/// A submitted change batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppliedBatch {
-    pub change_id: String,
-    pub status: String,
-    pub creates: usize,
-    pub updates: usize,
-    pub deletes: usize,
-}
-
-/// The state of a change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChangeState {
-    pub id: String,
-    pub in_sync: bool,
-}
-
 /// The caller reference for a resource: derived from its uid, so a retried create never makes a
 /// second zone.
 pub fn caller_reference(uid: &str) -> String {
     format!("zoneshift-{uid}")
 }
 
-/// A Route 53 client behind the process-wide rate limiter and retry policy.
+/// The process-wide request budget and retry policy that every Route 53 and Route 53 Domains
+/// request passes, with the counts of what was asked.
 #[derive(Clone)]
-pub struct Route53 {
-    client: Client,
-    /// Route 53 Domains, for the registrar switch in `Route53Domains` mode.
-    domains: Option<aws_sdk_route53domains::Client>,
-    /// The configuration the clients were made from, for clients that assume a role.
-    base: Option<aws_config::SdkConfig>,
+pub(crate) struct Budget {
     limiter: Arc<DefaultDirectRateLimiter>,
     retry: RetryPolicy,
-    pub stats: Arc<CallStats>,
+    stats: Arc<CallStats>,
 }
 
-impl std::fmt::Debug for Route53 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Route53")
-            .field("retry", &self.retry)
-            .finish()
-    }
-}
-
-impl Route53 {
-    /// A client from the normal AWS credential chain; `endpoint` points it at a stand-in.
-    pub async fn from_env(endpoint: Option<&str>, rps: u32, retry: RetryPolicy) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .connect_timeout(Duration::from_secs(5))
-                    .build(),
-            );
-        if let Some(ep) = endpoint {
-            loader = loader.endpoint_url(ep);
-        }
-        let mut cfg = loader.load().await;
-        if cfg.region().is_none() {
-            // Route 53 is global; its API lives in us-east-1.
-            cfg = cfg
-                .into_builder()
-                .region(aws_config::Region::new("us-east-1"))
-                .build();
-        }
-        // Route 53 Domains is served only in us-east-1.
-        let domains_cfg = cfg
-            .clone()
-            .into_builder()
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        let mut r = Self::new(Client::new(&cfg), rps, retry);
-        r.domains = Some(aws_sdk_route53domains::Client::new(&domains_cfg));
-        r.base = Some(cfg);
-        r
-    }
-
-    /// The same adapter acting as `role_arn`, assumed through STS with the operator's own
-    /// credentials (refreshed before they expire). The request budget and counts are shared:
-    /// the budget is the process's, whatever the account.
-    pub async fn assuming(&self, role_arn: &str, session: &str) -> Result<Route53> {
-        let base = self
-            .base
-            .as_ref()
-            .ok_or_else(|| Error::Conflict("no AWS configuration to assume a role from".into()))?;
-        let session: String = session
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c))
-            .take(64)
-            .collect();
-        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
-            .session_name(session)
-            .configure(base)
-            .build()
-            .await;
-        let cfg = base
-            .clone()
-            .into_builder()
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-            )
-            .build();
-        // Fail here, not in the middle of a sync, when the role cannot be assumed.
-        use aws_credential_types::provider::ProvideCredentials;
-        if let Some(p) = cfg.credentials_provider() {
-            p.provide_credentials().await.map_err(|e| Error::Route53 {
-                operation: "AssumeRole",
-                code: "AssumeRoleFailed".into(),
-                message: e.to_string(),
-            })?;
-        }
-        let domains_cfg = cfg
-            .clone()
-            .into_builder()
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        Ok(Route53 {
-            client: Client::new(&cfg),
-            domains: Some(aws_sdk_route53domains::Client::new(&domains_cfg)),
-            base: Some(cfg),
-            limiter: self.limiter.clone(),
-            retry: self.retry,
-            stats: self.stats.clone(),
-        })
-    }
-
-    /// Exports the request counts to Prometheus (call before sharing the adapter).
-    pub fn with_metrics(mut self, metrics: &crate::telemetry::Metrics) -> Self {
-        self.stats = Arc::new(CallStats {
-            counts: Mutex::new(self.stats.snapshot()),
-            exported: Some(metrics.route53_requests.clone()),
-        });
-        self
-    }
-
-    /// Wraps an existing client (tests build one from mocks).
-    pub fn new(client: Client, rps: u32, retry: RetryPolicy) -> Self {
-        let rps = NonZeroU32::new(rps).unwrap_or(NonZeroU32::MIN);
-        Self {
-            client,
-            domains: None,
-            base: None,
-            limiter: Arc::new(RateLimiter::direct(Quota::per_second(rps))),
-            retry,
-            stats: Arc::new(CallStats::default()),
-        }
-    }
-
+impl Budget {
     /// Runs one request under the rate limiter, retrying what is worth retrying.
-    async fn call<T, E, Fut>(
+    pub(crate) async fn call<T, E, Fut>(
         &self,
         operation: &'static str,
         mut request: impl FnMut() -> Fut,
@@ -332,6 +190,138 @@ impl Route53 {
             .await
             .map_err(|e| route53_error(operation, &e))
     }
+}
+
+/// A Route 53 client behind the process-wide rate limiter and retry policy.
+#[derive(Clone)]
+pub struct Route53 {
+    client: Client,
+    /// The configuration the client was made from: for Route 53 Domains and assumed roles.
+    base: Option<aws_config::SdkConfig>,
+    budget: Budget,
+    pub stats: Arc<CallStats>,
+}
+
+impl std::fmt::Debug for Route53 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route53")
+            .field("retry", &self.budget.retry)
+            .finish()
+    }
+}
+
+impl Route53 {
+    /// A client from the normal AWS credential chain; `endpoint` points it at a stand-in.
+    pub async fn from_env(endpoint: Option<&str>, rps: u32, retry: RetryPolicy) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .connect_timeout(Duration::from_secs(5))
+                    .build(),
+            );
+        if let Some(ep) = endpoint {
+            loader = loader.endpoint_url(ep);
+        }
+        let mut cfg = loader.load().await;
+        if cfg.region().is_none() {
+            // Route 53 is global; its API lives in us-east-1.
+            cfg = cfg
+                .into_builder()
+                .region(aws_config::Region::new("us-east-1"))
+                .build();
+        }
+        let mut r = Self::new(Client::new(&cfg), rps, retry);
+        r.base = Some(cfg);
+        r
+    }
+
+    /// Route 53 Domains with the same credentials, under the same request budget; `None` for
+    /// an adapter built from a bare client.
+    pub fn domains(&self) -> Option<Route53Domains> {
+        let base = self.base.as_ref()?;
+        Some(Route53Domains::new(base, self.budget.clone()))
+    }
+
+    /// The same adapter acting as `role_arn`, assumed through STS with the operator's own
+    /// credentials (refreshed before they expire). The request budget and counts are shared:
+    /// the budget is the process's, whatever the account.
+    pub async fn assuming(&self, role_arn: &str, session: &str) -> Result<Route53> {
+        let base = self.base.as_ref().ok_or_else(|| {
+            Route53Error::NotConfigured("no AWS configuration to assume a role from".into())
+        })?;
+        let session: String = session
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c))
+            .take(64)
+            .collect();
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name(session)
+            .configure(base)
+            .build()
+            .await;
+        let cfg = base
+            .clone()
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        // Fail here, not in the middle of a sync, when the role cannot be assumed.
+        use aws_credential_types::provider::ProvideCredentials;
+        if let Some(p) = cfg.credentials_provider() {
+            p.provide_credentials()
+                .await
+                .map_err(|e| Route53Error::Api {
+                    operation: "AssumeRole",
+                    code: "AssumeRoleFailed".into(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(Route53 {
+            client: Client::new(&cfg),
+            base: Some(cfg),
+            budget: self.budget.clone(),
+            stats: self.stats.clone(),
+        })
+    }
+
+    /// Exports the request counts to Prometheus from now on (every clone shares them; the
+    /// first registry set stays).
+    pub fn export_to(&self, metrics: &crate::telemetry::Metrics) {
+        let _ = self.stats.exported.set(metrics.route53_requests.clone());
+    }
+
+    /// Wraps an existing client (tests build one from mocks).
+    pub fn new(client: Client, rps: u32, retry: RetryPolicy) -> Self {
+        let rps = NonZeroU32::new(rps).unwrap_or(NonZeroU32::MIN);
+        let stats = Arc::new(CallStats::default());
+        Self {
+            client,
+            base: None,
+            budget: Budget {
+                limiter: Arc::new(RateLimiter::direct(Quota::per_second(rps))),
+                retry,
+                stats: stats.clone(),
+            },
+            stats,
+        }
+    }
+
+    async fn call<T, E, Fut>(
+        &self,
+        operation: &'static str,
+        request: impl FnMut() -> Fut,
+    ) -> Result<T>
+    where
+        Fut: Future<
+            Output = std::result::Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>,
+        >,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.budget.call(operation, request).await
+    }
 
     /// Finds the zone without creating it: `adopt_id` (from spec) or `known_id` (from status)
     /// is read and its name checked; otherwise the zone this resource created is found by its
@@ -348,7 +338,7 @@ impl Route53 {
                 return Ok(None);
             };
             if zone.name != origin {
-                return Err(Error::Conflict(format!(
+                return Err(Route53Error::ZoneConflict(format!(
                     "hosted zone {id} is named {}, not {origin}",
                     zone.name
                 )));
@@ -375,7 +365,7 @@ impl Route53 {
             return Ok((zone, false));
         }
         if let Some(id) = adopt_id.or(known_id) {
-            return Err(Error::Conflict(format!(
+            return Err(Route53Error::ZoneConflict(format!(
                 "hosted zone {id} does not exist; zoneshift does not recreate a zone it has lost, since its nameservers would change. Restore it, or set spec.hostedZone.id to another zone."
             )));
         }
@@ -392,7 +382,7 @@ impl Route53 {
             );
         match self.call("CreateHostedZone", || req.clone().send()).await {
             Ok(out) => {
-                let hz = out.hosted_zone().ok_or_else(|| Error::Route53 {
+                let hz = out.hosted_zone().ok_or_else(|| Route53Error::Api {
                     operation: "CreateHostedZone",
                     code: "EmptyResponse".into(),
                     message: "no hosted zone in the answer".into(),
@@ -404,9 +394,9 @@ impl Route53 {
                 Ok((zone_from(hz, nameservers), true))
             }
             // A create that succeeded but whose answer was lost: the caller reference finds it.
-            Err(Error::Route53 { code, .. }) if code == "HostedZoneAlreadyExists" => {
+            Err(e) if e.code() == Some("HostedZoneAlreadyExists") => {
                 let zone = self.find_own_zone(origin, caller_ref).await?.ok_or_else(|| {
-                    Error::Conflict(format!("Route 53 says a zone with caller reference {caller_ref} exists, but none is listed for {origin}"))
+                    Route53Error::ZoneConflict(format!("Route 53 says a zone with caller reference {caller_ref} exists, but none is listed for {origin}"))
                 })?;
                 Ok((zone, false))
             }
@@ -429,7 +419,7 @@ impl Route53 {
                     .unwrap_or_default();
                 Ok(Some(zone_from(hz, ns)))
             }
-            Err(Error::Route53 { code, .. }) if code == "NoSuchHostedZone" => Ok(None),
+            Err(e) if e.code() == Some("NoSuchHostedZone") => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -492,6 +482,7 @@ impl Route53 {
     /// Lists every record set of the zone, page by page.
     pub async fn list_records(&self, zone_id: &str) -> Result<CurrentZone> {
         let mut current = CurrentZone::default();
+        let mut raw = RawSets::new();
         let mut start: Option<(String, aws_sdk_route53::types::RrType, Option<String>)> = None;
         loop {
             let mut req = self
@@ -510,7 +501,7 @@ impl Route53 {
                 .await?;
             for rr in out.resource_record_sets() {
                 if let Some(set) = convert::from_sdk(rr) {
-                    current.raw.insert(set.key.clone(), rr.clone());
+                    raw.insert(set.key.clone(), rr.clone());
                     current.sets.insert(set.key.clone(), set);
                 }
             }
@@ -526,7 +517,10 @@ impl Route53 {
                         out.next_record_identifier().map(str::to_string),
                     ))
                 }
-                _ => return Ok(current),
+                _ => {
+                    current.verbatim = crate::ports::Verbatim::new(raw);
+                    return Ok(current);
+                }
             }
         }
     }
@@ -538,7 +532,7 @@ impl Route53 {
         zone_id: &str,
         changes: &[ChangeUnit],
         current: &CurrentZone,
-    ) -> (Vec<AppliedBatch>, Option<Error>) {
+    ) -> (Vec<AppliedBatch>, Option<Route53Error>) {
         let batches = match build_batches(changes, current) {
             Ok(b) => b,
             Err(e) => return (Vec::new(), Some(e)),
@@ -591,17 +585,14 @@ impl Route53 {
     }
 
     /// Whether a change has reached every Route 53 nameserver.
-    pub async fn change_state(&self, id: &str) -> Result<ChangeState> {
+    pub async fn change_in_sync(&self, id: &str) -> Result<bool> {
         let req = self.client.get_change().id(id);
         let out = self.call("GetChange", || req.clone().send()).await?;
         let in_sync = out
             .change_info()
             .map(|c| *c.status() == aws_sdk_route53::types::ChangeStatus::Insync)
             .unwrap_or(false);
-        Ok(ChangeState {
-            id: id.to_string(),
-            in_sync,
-        })
+        Ok(in_sync)
     }
 
     /// Sets the TTL of the zone's apex NS set, keeping its values (the cutover lowers it before
@@ -621,7 +612,7 @@ impl Route53 {
             *r.r#type() == aws_sdk_route53::types::RrType::Ns
                 && crate::zone::normalize_target(r.name()).ok().as_deref() == Some(origin)
         }) else {
-            return Err(Error::Conflict(format!(
+            return Err(Route53Error::ZoneConflict(format!(
                 "hosted zone {zone_id} has no apex NS set"
             )));
         };
@@ -646,80 +637,12 @@ impl Route53 {
         Ok(true)
     }
 
-    fn domains(&self) -> Result<&aws_sdk_route53domains::Client> {
-        self.domains
-            .as_ref()
-            .ok_or_else(|| Error::Conflict("no Route 53 Domains client is configured".into()))
-    }
-
-    /// Route 53 Domains: sets the registrar's nameservers for `domain`; returns the operation id.
-    pub async fn update_domain_nameservers(
-        &self,
-        domain: &str,
-        nameservers: &[String],
-    ) -> Result<String> {
-        use aws_sdk_route53domains::types::Nameserver;
-        let mut req = self
-            .domains()?
-            .update_domain_nameservers()
-            .domain_name(domain.trim_end_matches('.'));
-        for n in nameservers {
-            req = req.nameservers(
-                Nameserver::builder()
-                    .name(n.trim_end_matches('.'))
-                    .build()
-                    .map_err(|e| invalid(e.to_string()))?,
-            );
-        }
-        let out = self
-            .call("UpdateDomainNameservers", || req.clone().send())
-            .await?;
-        Ok(out.operation_id().unwrap_or_default().to_string())
-    }
-
-    /// Route 53 Domains: the state of an operation.
-    pub async fn operation_state(
-        &self,
-        operation_id: &str,
-    ) -> Result<crate::plan::cutover::OperationState> {
-        use crate::plan::cutover::OperationState;
-        use aws_sdk_route53domains::types::OperationStatus;
-        let req = self
-            .domains()?
-            .get_operation_detail()
-            .operation_id(operation_id);
-        let out = self
-            .call("GetOperationDetail", || req.clone().send())
-            .await?;
-        Ok(match out.status() {
-            Some(OperationStatus::Successful) => OperationState::Successful,
-            Some(OperationStatus::Error) | Some(OperationStatus::Failed) => {
-                OperationState::Failed(out.message().unwrap_or("failed").to_string())
-            }
-            _ => OperationState::InProgress,
-        })
-    }
-
-    /// Route 53 Domains: the nameservers the registrar holds for `domain`.
-    pub async fn registrar_nameservers(&self, domain: &str) -> Result<Vec<String>> {
-        let req = self
-            .domains()?
-            .get_domain_detail()
-            .domain_name(domain.trim_end_matches('.'));
-        let out = self.call("GetDomainDetail", || req.clone().send()).await?;
-        Ok(out
-            .nameservers()
-            .iter()
-            .map(|n| n.name().to_string())
-            .collect())
-    }
-
     /// Deletes a zone. `Ok(false)` when it was already gone.
     pub async fn delete_zone(&self, id: &str) -> Result<bool> {
         let req = self.client.delete_hosted_zone().id(id);
         match self.call("DeleteHostedZone", || req.clone().send()).await {
             Ok(_) => Ok(true),
-            Err(Error::Route53 { code, .. }) if code == "NoSuchHostedZone" => Ok(false),
+            Err(e) if e.code() == Some("NoSuchHostedZone") => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -732,7 +655,11 @@ fn build_batches(
     current: &CurrentZone,
 ) -> Result<Vec<Vec<aws_sdk_route53::types::Change>>> {
     let as_is = |s: &RecordSet| -> Result<ResourceRecordSet> {
-        match current.raw.get(&s.key) {
+        match current
+            .verbatim
+            .get::<RawSets>()
+            .and_then(|r| r.get(&s.key))
+        {
             Some(raw) => Ok(raw.clone()),
             None => convert::to_sdk(s).map_err(invalid),
         }
@@ -765,11 +692,11 @@ fn build_batches(
         },
         ROUTE53_LIMITS,
     )
-    .map_err(|e| Error::InvalidSpec(e.to_string()))
+    .map_err(|e| Route53Error::InvalidChange(e.to_string()))
 }
 
-fn invalid(msg: impl Into<String>) -> Error {
-    Error::InvalidSpec(msg.into())
+fn invalid(msg: impl Into<String>) -> Route53Error {
+    Route53Error::InvalidChange(msg.into())
 }
 
 fn zone_from(hz: &HostedZone, nameservers: Vec<String>) -> Zone {
@@ -824,7 +751,7 @@ fn classify<E: ProvideErrorMetadata>(
 fn route53_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     operation: &'static str,
     e: &SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> Error {
+) -> Route53Error {
     let (code, message) = match e {
         SdkError::ServiceError(ctx) => (
             ctx.err().code().unwrap_or("Unknown").to_string(),
@@ -837,9 +764,57 @@ fn route53_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'st
         SdkError::DispatchFailure(d) => ("DispatchFailure".into(), format!("{d:?}")),
         other => ("Unknown".into(), other.to_string()),
     };
-    Error::Route53 {
+    Route53Error::Api {
         operation,
         code,
         message,
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::Route53Api for Route53 {
+    async fn find_zone(
+        &self,
+        origin: &str,
+        caller_ref: &str,
+        adopt_id: Option<&str>,
+        known_id: Option<&str>,
+    ) -> Result<Option<Zone>> {
+        Route53::find_zone(self, origin, caller_ref, adopt_id, known_id).await
+    }
+
+    async fn ensure_zone(
+        &self,
+        origin: &str,
+        caller_ref: &str,
+        adopt_id: Option<&str>,
+        known_id: Option<&str>,
+    ) -> Result<(Zone, bool)> {
+        Route53::ensure_zone(self, origin, caller_ref, adopt_id, known_id).await
+    }
+
+    async fn list_records(&self, zone_id: &str) -> Result<CurrentZone> {
+        Route53::list_records(self, zone_id).await
+    }
+
+    async fn apply(
+        &self,
+        zone_id: &str,
+        changes: &[ChangeUnit],
+        current: &CurrentZone,
+    ) -> (Vec<AppliedBatch>, Option<Route53Error>) {
+        Route53::apply(self, zone_id, changes, current).await
+    }
+
+    async fn change_in_sync(&self, change_id: &str) -> Result<bool> {
+        Route53::change_in_sync(self, change_id).await
+    }
+
+    async fn set_apex_ns_ttl(&self, zone_id: &str, origin: &str, ttl: u32) -> Result<bool> {
+        Route53::set_apex_ns_ttl(self, zone_id, origin, ttl).await
+    }
+
+    async fn delete_zone(&self, zone_id: &str) -> Result<bool> {
+        Route53::delete_zone(self, zone_id).await
     }
 }

@@ -8,6 +8,10 @@
 // clippy reads the repeated `type_ = ...` of several `printcolumn(...)` as duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
+pub mod vocabulary;
+
+pub use vocabulary::{ConditionType, EventAction, Health, Phase, Reason};
+
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -371,28 +375,6 @@ pub enum CutoverMode {
     Route53Domains,
 }
 
-/// The phases of a migration, in order.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub enum Phase {
-    #[default]
-    Pending,
-    Provisioning,
-    Syncing,
-    Verifying,
-    AwaitingCutover,
-    CuttingOver,
-    Propagating,
-    Completed,
-    RollingBack,
-    RolledBack,
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self, f)
-    }
-}
-
 /// What zoneshift observed and did.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -566,6 +548,10 @@ pub struct CutoverStatus {
     /// When the time conditions of the gate are met (the old NS TTL has expired).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate_opens_at: Option<String>,
+    /// Every check of the gate in order, with its state as last evaluated: everything left
+    /// before the switch, not only the first thing that holds it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gate: Vec<GateCheckStatus>,
     /// When the source's NS TTL was first seen at or below `loweredNameserverTtl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ns_lowered_since: Option<String>,
@@ -581,6 +567,11 @@ pub struct CutoverStatus {
     /// The Route 53 Domains operation, in `Route53Domains` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_id: Option<String>,
+    /// When Route 53 Domains was found already holding the requested nameservers although
+    /// the answer to the request (its operation id) was lost: the request is done, its id
+    /// unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registrar_held_at: Option<String>,
     /// When the parent was first seen serving the Route 53 nameservers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switched_at: Option<String>,
@@ -596,6 +587,26 @@ pub struct CutoverStatus {
     /// When a rollback was seen completed at the parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_at: Option<String>,
+}
+
+/// One named check of the cutover gate.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateCheckStatus {
+    /// The check, e.g. `SourceNsTtlExpired`.
+    pub name: String,
+    /// `Pass`, `Wait` (time or something outside will open it) or `Block` (a person or a
+    /// fix is needed).
+    pub state: String,
+    /// The reason it does not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What it waits for, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When a waiting check passes by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 /// A standard Kubernetes condition.
@@ -618,18 +629,27 @@ pub struct Condition {
     pub last_transition_time: String,
 }
 
-/// Condition type names.
-pub mod condition {
-    pub const ZONE_READY: &str = "ZoneReady";
-    pub const RECORDS_SYNCED: &str = "RecordsSynced";
-    pub const SHADOW_VERIFIED: &str = "ShadowVerified";
-    pub const CUTOVER_READY: &str = "CutoverReady";
-    pub const DELEGATED: &str = "Delegated";
-    pub const PROPAGATED: &str = "Propagated";
-    pub const SOURCE_HEALTHY: &str = "SourceHealthy";
-    pub const READY: &str = "Ready";
-    /// kstatus: a person must act (the reason says what).
-    pub const STALLED: &str = "Stalled";
-    /// kstatus: zoneshift is working on it by itself.
-    pub const RECONCILING: &str = "Reconciling";
+impl HostedZoneMigrationStatus {
+    /// The condition of type `t`, if written.
+    pub fn condition(&self, t: ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == t.as_str())
+    }
+
+    /// Whether the condition of type `t` is `True`.
+    pub fn is_true(&self, t: ConditionType) -> bool {
+        self.condition(t).is_some_and(|c| c.status == "True")
+    }
+
+    /// Whether the condition of type `t` carries `reason`.
+    pub fn has_reason(&self, t: ConditionType, reason: Reason) -> bool {
+        self.condition(t)
+            .is_some_and(|c| c.reason == reason.as_str())
+    }
+}
+
+impl SourceSpec {
+    /// Whether the zone is imported from the source (not only asked).
+    pub fn imports(&self) -> bool {
+        self.axfr.is_some() || self.zone_file.is_some()
+    }
 }

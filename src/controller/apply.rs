@@ -1,0 +1,147 @@
+//! One pass over a resource that is not being deleted: observe (source, Route 53, DNS), call
+//! the planner, act, write the status. Between full passes, cheap DNS-only passes watch the
+//! gate and the delegation.
+
+use super::{cutover, events, records, source, status, Aws, Context};
+use crate::api::{HostedZoneMigration, Phase};
+use crate::plan::{self, Requeue, SourceObservation, SyncOutcome, Verification};
+use crate::zone;
+use crate::Result;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use std::time::Duration;
+
+/// Reads the source, brings the zone's records to the desired state, verifies the shadow
+/// zone against the source, decides the cutover and writes status.
+pub(super) async fn apply(
+    obj: &HostedZoneMigration,
+    api: &Api<HostedZoneMigration>,
+    ctx: &Context,
+) -> Result<Action> {
+    let aws = match ctx.aws_for(obj).await {
+        Ok(a) => a,
+        Err(e) => return no_access(obj, api, ctx, e).await,
+    };
+    if let Some(wait) = cutover::cutover_only(obj, ctx) {
+        return cutover::cutover_pass(obj, api, ctx, &aws, wait).await;
+    }
+    let prev = obj.status.clone().unwrap_or_default();
+    let (outcome, pass, source) = observe_and_sync(obj, ctx, &aws).await;
+    let now = ctx.clock.now();
+    let generation = obj.metadata.generation;
+    let (mut status, mut requeue) = plan::after_sync(
+        &prev,
+        generation,
+        &outcome,
+        source.as_ref(),
+        now,
+        ctx.timing,
+    );
+    if let (Some(src), Some(zone_id)) = (&source, status.hosted_zone_id.clone()) {
+        let current = pass.current.as_ref();
+        let step = cutover::Step {
+            obj,
+            ctx,
+            aws: &aws,
+            zone_id: &zone_id,
+            now,
+        };
+        if let Some(wait) = step.run(&mut status, current, src).await {
+            requeue = match requeue {
+                Requeue::After(r) => Requeue::After(r.min(wait)),
+                Requeue::OnChange => Requeue::After(wait),
+            };
+        }
+    }
+    events::after_pass(ctx, obj, &pass.batches, &outcome, source.as_ref()).await;
+    status::write(ctx, api, obj, &prev, &status).await?;
+    if let Some(e) = pass.error {
+        return Err(e);
+    }
+    Ok(match requeue {
+        Requeue::OnChange => Action::await_change(),
+        Requeue::After(d) => Action::requeue(d),
+    })
+}
+
+/// The resource names a role the operator may not or cannot assume: said, nothing called.
+async fn no_access(
+    obj: &HostedZoneMigration,
+    api: &Api<HostedZoneMigration>,
+    ctx: &Context,
+    e: crate::Error,
+) -> Result<Action> {
+    let prev = obj.status.clone().unwrap_or_default();
+    let outcome = SyncOutcome::ZoneFailed {
+        reason: e.reason(),
+        message: e.to_string(),
+    };
+    let now = ctx.clock.now();
+    let generation = obj.metadata.generation;
+    let (status, _) = plan::after_sync(&prev, generation, &outcome, None, now, ctx.timing);
+    events::warn(ctx, obj, e.reason(), events::Action::Sync, e.to_string()).await;
+    status::write(ctx, api, obj, &prev, &status).await?;
+    Ok(Action::await_change())
+}
+
+/// Imports the source (until the switch is asked for), syncs the records and verifies.
+async fn observe_and_sync(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    aws: &Aws,
+) -> (SyncOutcome, records::SyncPass, Option<SourceObservation>) {
+    let phase = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or_default();
+    // From the moment the switch is asked for, Route 53 is what users are sent to: the old
+    // provider is no longer imported from (it may be emptied or gone), only probed, and what
+    // was imported is never deleted for lack of an import.
+    let switching = matches!(
+        phase,
+        Phase::CuttingOver | Phase::Propagating | Phase::Completed | Phase::RollingBack
+    );
+    let imports = obj.spec.source.as_ref().is_some_and(|s| s.imports());
+    let mode = if switching && imports {
+        zone::SyncMode::UpsertOnly
+    } else {
+        obj.spec.policy.mode
+    };
+    let read = if switching {
+        Ok(None)
+    } else {
+        source::read(obj, ctx).await
+    };
+    let read = match read {
+        Err(e) => {
+            let outcome = SyncOutcome::SourceFailed {
+                reason: e.reason(),
+                message: e.to_string(),
+            };
+            let observation = SourceObservation {
+                import: None,
+                verification: Verification::AwaitingSync,
+            };
+            let pass = records::SyncPass::only(outcome.clone());
+            return (outcome, pass, Some(observation));
+        }
+        Ok(read) => read,
+    };
+    let imported = read.as_ref().map(|r| &r.imported.sets);
+    let keep_current = switching && imports;
+    let pass = records::sync(obj, ctx, aws, imported, mode, keep_current).await;
+    let source = match &obj.spec.source {
+        None => None,
+        Some(_) => Some(SourceObservation {
+            import: read.map(source::info),
+            verification: source::verify(obj, ctx, &pass, phase).await,
+        }),
+    };
+    (pass.outcome.clone(), pass, source)
+}
+
+/// Seconds from `now` to `at`, at least one.
+pub(super) fn until(now: jiff::Timestamp, at: jiff::Timestamp) -> Duration {
+    Duration::from_secs(at.duration_since(now).as_secs().max(1) as u64)
+}

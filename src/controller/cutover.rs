@@ -1,0 +1,338 @@
+//! The cutover in the shell: observe the delegation, the TTLs and the registrar through the
+//! ports, call the planner's `decide`, perform its actions. Also the cheap DNS-only passes
+//! that watch the gate and the delegation between full passes.
+
+use super::apply::until;
+use super::events::{self, Action as EventAction};
+use super::{status, Aws, Context};
+use crate::api::{ConditionType, HostedZoneMigration, HostedZoneMigrationStatus, Phase, Reason};
+use crate::plan::cutover::{self, OperationState};
+use crate::plan::{self, SourceObservation, Verification};
+use crate::ports::Registrar;
+use crate::route53::Route53Error;
+use crate::zone::{self, RecordMap};
+use crate::Result;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use std::time::Duration;
+
+/// How long until the next full pass (import, sync, verification) is due, when this pass need
+/// not be one: a migration that is synced and verified waits at the gate or in the switch
+/// with cheap DNS observations, and reads the old provider and lists Route 53 only every
+/// `--import-interval` (every `--source-probe-interval` during the soak).
+pub(super) fn cutover_only(obj: &HostedZoneMigration, ctx: &Context) -> Option<Duration> {
+    let s = obj.status.as_ref()?;
+    obj.spec.source.as_ref()?;
+    if s.observed_generation != obj.metadata.generation || s.hosted_zone_id.is_none() {
+        return None;
+    }
+    let phase = s.phase.unwrap_or_default();
+    let interval = match phase {
+        Phase::AwaitingCutover | Phase::CuttingOver => ctx.timing.import_interval,
+        Phase::Propagating => ctx.dns.probes.source_probe,
+        _ => return None,
+    };
+    // Still converging: a change to apply or wait for, or a verification to run after it.
+    let unverified = phase != Phase::Propagating && !s.is_true(ConditionType::ShadowVerified);
+    if !s.is_true(ConditionType::RecordsSynced)
+        || unverified
+        || s.last_change.as_ref().is_some_and(|c| c.state != "INSYNC")
+    {
+        return None;
+    }
+    let last_full = [
+        s.verification
+            .as_ref()
+            .and_then(|v| v.checked_at.as_deref()),
+        s.source.as_ref().and_then(|v| v.imported_at.as_deref()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|t| t.parse::<jiff::Timestamp>().ok())
+    .max()?;
+    let due = last_full
+        .checked_add(jiff::SignedDuration::try_from(interval).ok()?)
+        .ok()?;
+    let now = ctx.clock.now();
+    (due > now).then(|| until(now, due))
+}
+
+/// A pass that only observes the delegation and the TTLs and decides the cutover.
+pub(super) async fn cutover_pass(
+    obj: &HostedZoneMigration,
+    api: &Api<HostedZoneMigration>,
+    ctx: &Context,
+    aws: &Aws,
+    full_pass_in: Duration,
+) -> Result<Action> {
+    let now = ctx.clock.now();
+    let prev = obj.status.clone().unwrap_or_default();
+    let mut status = prev.clone();
+    let mut next = full_pass_in;
+    if let Some(zone_id) = status.hosted_zone_id.clone() {
+        let src = SourceObservation {
+            import: None,
+            verification: Verification::Skipped,
+        };
+        let step = Step {
+            obj,
+            ctx,
+            aws,
+            zone_id: &zone_id,
+            now,
+        };
+        if let Some(wait) = step.run(&mut status, None, &src).await {
+            next = next.min(wait);
+        }
+    }
+    status::write(ctx, api, obj, &prev, &status).await?;
+    Ok(Action::requeue(next))
+}
+
+/// One cutover step of a pass.
+pub(super) struct Step<'a> {
+    pub obj: &'a HostedZoneMigration,
+    pub ctx: &'a Context,
+    pub aws: &'a Aws,
+    pub zone_id: &'a str,
+    pub now: jiff::Timestamp,
+}
+
+impl Step<'_> {
+    /// Observes, decides and acts, then summarises `Ready`; how soon something can change.
+    pub async fn run(
+        &self,
+        status: &mut HostedZoneMigrationStatus,
+        current: Option<&RecordMap>,
+        source: &SourceObservation,
+    ) -> Option<Duration> {
+        let observation = self.observe(status, current, source).await;
+        let generation = self.obj.metadata.generation;
+        let d = cutover::decide(
+            &self.obj.spec,
+            status,
+            &observation,
+            generation,
+            self.now,
+            self.ctx.dns.probes,
+        );
+        *status = d.status;
+        for action in d.actions {
+            self.act(action, status).await;
+        }
+        plan::summarize(status, true, generation, self.now);
+        d.next_look.map(|at| until(self.now, at))
+    }
+
+    /// Everything the cutover decides on in this pass.
+    async fn observe(
+        &self,
+        status: &HostedZoneMigrationStatus,
+        current: Option<&RecordMap>,
+        source: &SourceObservation,
+    ) -> cutover::Observation {
+        let origin = zone::normalize_origin(&self.obj.spec.domain).unwrap_or_default();
+        let mut route53_nameservers: Vec<String> = status
+            .nameservers
+            .iter()
+            .filter_map(|n| zone::normalize_target(n).ok())
+            .collect();
+        route53_nameservers.sort();
+        let apex_ns = zone::RecordKey::new(origin.clone(), zone::RecordType::Ns, None);
+        let route53_ns_ttl = current
+            .and_then(|c| c.get(&apex_ns))
+            .and_then(|s| s.ttl)
+            // A pass that did not list the zone goes by the last TTL observed.
+            .or_else(|| {
+                let t = status.observed_ttls.as_ref().and_then(|t| t.route53_ns);
+                t.and_then(|t| u32::try_from(t).ok())
+            });
+        let observer = self.ctx.observer();
+        let parent = observer.parent_delegation(&origin).await;
+        let route53_answers = observer.answers_for(&route53_nameservers, &origin).await;
+        let servers = self.obj.spec.source.as_ref().map(|s| s.nameservers.clone());
+        let source_ns_ttl = match servers.unwrap_or_default() {
+            s if s.is_empty() => Err("spec.source.nameservers is empty".to_string()),
+            s => self.ctx.source().apex_ns_ttl(&s, &origin).await,
+        };
+        let source_failures = match (&source.verification, status.phase) {
+            (Verification::Compared(c), Some(Phase::Propagating)) => Some(
+                c.mismatches
+                    .iter()
+                    .chain(c.unanswered.iter())
+                    .cloned()
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let operation = self.operation(status).await;
+        let metrics = &self.ctx.metrics;
+        metrics.count_probe("parent_delegation", parent.is_ok());
+        metrics.count_probe("route53_nameservers", route53_answers.is_ok());
+        metrics.count_probe("source_ns_ttl", source_ns_ttl.is_ok());
+        cutover::Observation {
+            parent,
+            source_ns_ttl,
+            route53_ns_ttl,
+            route53_nameservers,
+            route53_answers,
+            records_synced: status.is_true(ConditionType::RecordsSynced),
+            shadow_verified: status.is_true(ConditionType::ShadowVerified),
+            source_failures,
+            operation,
+        }
+    }
+
+    /// The registrar operation being followed, while a switch or rollback is awaited.
+    async fn operation(&self, status: &HostedZoneMigrationStatus) -> Option<OperationState> {
+        let op = status.cutover.as_ref()?.operation_id.clone()?;
+        if !matches!(status.phase, Some(Phase::CuttingOver | Phase::RollingBack)) {
+            return None;
+        }
+        let Some(registrar) = &self.aws.registrar else {
+            return Some(OperationState::Failed("no Route 53 Domains client".into()));
+        };
+        Some(match registrar.operation_state(&op).await {
+            Ok(s) => s,
+            Err(e) => OperationState::Failed(e.to_string()),
+        })
+    }
+
+    /// Performs what the cutover decided, writing the outcome into the status.
+    async fn act(&self, action: cutover::Action, status: &mut HostedZoneMigrationStatus) {
+        match action {
+            cutover::Action::SetRoute53NsTtl(ttl) => self.set_ns_ttl(ttl, status).await,
+            cutover::Action::UpdateRegistrarNameservers(ns) => {
+                self.request_nameservers(&ns, status).await
+            }
+            cutover::Action::Event {
+                warning,
+                reason,
+                message,
+            } => {
+                let t = if warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                };
+                events::publish(self.ctx, self.obj, t, reason, EventAction::Cutover, message).await;
+            }
+        }
+    }
+
+    async fn set_ns_ttl(&self, ttl: u32, status: &mut HostedZoneMigrationStatus) {
+        let origin = zone::normalize_origin(&self.obj.spec.domain).unwrap_or_default();
+        let set = self
+            .aws
+            .route53
+            .set_apex_ns_ttl(self.zone_id, &origin, ttl)
+            .await;
+        if set.is_ok() {
+            // Known now without listing the zone again.
+            status
+                .observed_ttls
+                .get_or_insert_with(Default::default)
+                .route53_ns = Some(i64::from(ttl));
+        }
+        let (ctx, obj) = (self.ctx, self.obj);
+        match set {
+            Ok(true) => {
+                let note = format!("The Route 53 zone's NS TTL is now {ttl} s.");
+                events::normal(
+                    ctx,
+                    obj,
+                    Reason::NameserverTtlSet,
+                    EventAction::Cutover,
+                    note,
+                )
+                .await
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let note = format!("Setting the NS TTL to {ttl} s failed: {e}");
+                events::warn(ctx, obj, Reason::Route53Error, EventAction::Cutover, note).await
+            }
+        }
+    }
+
+    async fn request_nameservers(&self, ns: &[String], status: &mut HostedZoneMigrationStatus) {
+        let (ctx, obj) = (self.ctx, self.obj);
+        let result = match &self.aws.registrar {
+            Some(r) => request(r.as_ref(), &obj.spec.domain, ns).await,
+            None => Err(Route53Error::NotConfigured(
+                "no Route 53 Domains client is configured".into(),
+            )),
+        };
+        let cut = status.cutover.get_or_insert_with(Default::default);
+        let note = match result {
+            Ok(Requested::Operation(op)) => {
+                cut.operation_id = Some(op.clone());
+                format!(
+                    "Route 53 Domains was asked to set the nameservers to {} (operation {op}).",
+                    ns.join(", ")
+                )
+            }
+            Ok(Requested::AlreadyHeld) => {
+                cut.registrar_held_at = Some(self.now.to_string());
+                format!("Route 53 Domains already holds the nameservers {} (an earlier request's answer was lost).", ns.join(", "))
+            }
+            Err(e) => {
+                let msg = format!(
+                    "Route 53 Domains did not accept the nameservers {}: {e}",
+                    ns.join(", ")
+                );
+                let (g, now) = (obj.metadata.generation, self.now);
+                let (t, r) = (ConditionType::Delegated, Reason::RegistrarError);
+                plan::set_condition(&mut status.conditions, t, false, r, &msg, g, now);
+                return events::warn(ctx, obj, r, EventAction::Cutover, msg).await;
+            }
+        };
+        events::normal(
+            ctx,
+            obj,
+            Reason::RegistrarUpdated,
+            EventAction::Cutover,
+            note,
+        )
+        .await;
+    }
+}
+
+/// What asking the registrar gave.
+enum Requested {
+    /// A new operation, to follow.
+    Operation(String),
+    /// A request whose answer was lost (say in a restart before the status was written) is
+    /// still known and the registrar already holds these nameservers: done, id unknown.
+    AlreadyHeld,
+}
+
+async fn request(
+    registrar: &dyn Registrar,
+    domain: &str,
+    nameservers: &[String],
+) -> std::result::Result<Requested, Route53Error> {
+    match registrar.update_nameservers(domain, nameservers).await {
+        Ok(op) => Ok(Requested::Operation(op)),
+        Err(e) if e.code() == Some("DuplicateRequest") => {
+            let norm = |v: &[String]| {
+                let mut v: Vec<String> = v
+                    .iter()
+                    .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+                    .collect();
+                v.sort();
+                v
+            };
+            let held = registrar.nameservers(domain).await?;
+            if norm(&held) == norm(nameservers) {
+                return Ok(Requested::AlreadyHeld);
+            }
+            Err(Route53Error::ZoneConflict(format!(
+                "Route 53 Domains has a request for {domain} in progress and holds {}",
+                held.join(", ")
+            )))
+        }
+        Err(e) => Err(e),
+    }
+}

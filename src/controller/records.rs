@@ -1,0 +1,286 @@
+//! The records in a full pass: ensure the hosted zone, list it, diff it against the desired
+//! sets (spec over import), and apply the changes through the Route 53 port.
+
+use super::events::{self, Action as EventAction};
+use super::{Aws, Context};
+use crate::api::{ChangeInfo, HostedZoneMigration, Reason, RecordCounts};
+use crate::plan::{SyncOutcome, ZoneInfo};
+use crate::ports::{AppliedBatch, CurrentZone, Zone};
+use crate::route53::{caller_reference, Route53Error};
+use crate::zone::{self, DeleteGuard, RecordMap};
+use crate::Error;
+use kube::ResourceExt;
+
+/// What one sync pass did, and what verification needs from it.
+pub(super) struct SyncPass {
+    pub outcome: SyncOutcome,
+    pub batches: Vec<AppliedBatch>,
+    /// An error worth a backoff (a transient or AWS failure).
+    pub error: Option<Error>,
+    /// The desired sets and the zone as listed, when the pass got that far.
+    pub desired: Option<RecordMap>,
+    pub current: Option<RecordMap>,
+}
+
+impl SyncPass {
+    pub fn only(outcome: SyncOutcome) -> Self {
+        SyncPass {
+            outcome,
+            batches: Vec::new(),
+            error: None,
+            desired: None,
+            current: None,
+        }
+    }
+
+    fn failed(outcome: SyncOutcome, error: Option<Error>) -> Self {
+        SyncPass {
+            error,
+            ..Self::only(outcome)
+        }
+    }
+
+    /// True when nothing was changed in this pass and Route 53 has applied the last change:
+    /// what was listed is what its nameservers serve.
+    pub fn settled(&self) -> bool {
+        self.batches.is_empty()
+            && matches!(&self.outcome, SyncOutcome::Synced { change, .. } if change.as_ref().is_none_or(|c| c.state == "INSYNC"))
+    }
+}
+
+/// Brings the zone's records to the desired state. `keep_current`: once the switch is asked
+/// for, the import stops and what Route 53 holds is kept, with `spec.records` laid over it.
+pub(super) async fn sync(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    aws: &Aws,
+    imported: Option<&RecordMap>,
+    mode: zone::SyncMode,
+    keep_current: bool,
+) -> SyncPass {
+    let spec = &obj.spec;
+    let empty = RecordMap::new();
+    let desired =
+        match zone::desired_with_import(&spec.domain, &spec.records, imported.unwrap_or(&empty)) {
+            Ok(d) => d,
+            Err(errors) => return SyncPass::only(invalid(&errors)),
+        };
+    let origin = match zone::normalize_origin(&spec.domain) {
+        Ok(o) => o,
+        Err(message) => return SyncPass::only(SyncOutcome::InvalidSpec { message }),
+    };
+    let zone = match ensure_zone(obj, ctx, aws, &origin).await {
+        Ok(z) => z,
+        Err(pass) => return *pass,
+    };
+    let zone_info = ZoneInfo {
+        id: zone.id.clone(),
+        nameservers: zone.nameservers.clone(),
+    };
+    let current = match aws.route53.list_records(&zone.id).await {
+        Ok(c) => c,
+        Err(e) => {
+            let outcome = blocked(
+                &zone_info,
+                RecordCounts::default(),
+                Reason::Route53Error,
+                e.to_string(),
+            );
+            return SyncPass::failed(outcome, Some(e.into()));
+        }
+    };
+    let desired = if keep_current {
+        let held: RecordMap = current
+            .sets
+            .iter()
+            .filter(|(k, _)| !zone::is_apex_protected(k, &origin))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        zone::desired_with_import(&spec.domain, &spec.records, &held).unwrap_or(desired)
+    } else {
+        desired
+    };
+    reconcile_records(obj, ctx, aws, &zone_info, desired, current, &origin, mode).await
+}
+
+/// The `InvalidSpec` outcome naming the first ten records at fault.
+fn invalid(errors: &[zone::RecordError]) -> SyncOutcome {
+    let mut message = errors
+        .iter()
+        .take(10)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if errors.len() > 10 {
+        message.push_str(&format!("; and {} more", errors.len() - 10));
+    }
+    SyncOutcome::InvalidSpec { message }
+}
+
+fn blocked(zone: &ZoneInfo, counts: RecordCounts, reason: Reason, message: String) -> SyncOutcome {
+    SyncOutcome::Blocked {
+        zone: zone.clone(),
+        counts,
+        reason,
+        message,
+    }
+}
+
+/// Finds, adopts or creates the zone; the pass to return when that fails.
+async fn ensure_zone(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    aws: &Aws,
+    origin: &str,
+) -> Result<Zone, Box<SyncPass>> {
+    let Some(uid) = obj.uid() else {
+        let outcome = SyncOutcome::ZoneFailed {
+            reason: Reason::NoUid,
+            message: "the resource has no uid".into(),
+        };
+        return Err(Box::new(SyncPass::only(outcome)));
+    };
+    let known = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.hosted_zone_id.as_deref());
+    let adopt = obj.spec.hosted_zone.id.as_deref();
+    match aws
+        .route53
+        .ensure_zone(origin, &caller_reference(&uid), adopt, known)
+        .await
+    {
+        Ok((z, created)) => {
+            if created {
+                let note = format!(
+                    "Created hosted zone {} for {}; its nameservers are {}.",
+                    z.id,
+                    obj.spec.domain,
+                    z.nameservers.join(", ")
+                );
+                events::normal(ctx, obj, Reason::ZoneCreated, EventAction::CreateZone, note).await;
+            }
+            Ok(z)
+        }
+        // A conflict needs a person (the planner looks again at the resync); an AWS error
+        // backs off and retries.
+        Err(e) => {
+            let outcome = SyncOutcome::ZoneFailed {
+                reason: e.reason(),
+                message: e.to_string(),
+            };
+            let retry = e.transient().then(|| e.into());
+            Err(Box::new(SyncPass::failed(outcome, retry)))
+        }
+    }
+}
+
+/// Diffs and applies, or follows the last change until Route 53 says `INSYNC`.
+#[allow(clippy::too_many_arguments)]
+async fn reconcile_records(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    aws: &Aws,
+    zone: &ZoneInfo,
+    desired: RecordMap,
+    current: CurrentZone,
+    origin: &str,
+    mode: zone::SyncMode,
+) -> SyncPass {
+    let diff = zone::diff(&desired, &current.sets, origin, mode);
+    let desired_count = desired
+        .keys()
+        .filter(|k| !zone::is_apex_protected(k, origin))
+        .count() as i64;
+    let mut counts = RecordCounts {
+        desired: desired_count,
+        in_sync: diff.in_sync as i64,
+        pending: diff.changes.len() as i64,
+    };
+    if let Some(guard) = DeleteGuard::check(&diff, obj.spec.policy.max_delete_percent) {
+        let outcome = blocked(
+            zone,
+            counts,
+            Reason::DeleteThresholdExceeded,
+            guard.message(),
+        );
+        return SyncPass {
+            desired: Some(desired),
+            current: Some(current.sets),
+            ..SyncPass::only(outcome)
+        };
+    }
+    if diff.changes.is_empty() {
+        return follow_last_change(obj, aws, zone, counts, desired, current.sets).await;
+    }
+    let (batches, error) = aws.route53.apply(&zone.id, &diff.changes, &current).await;
+    if let Some(e) = error {
+        let reason = match &e {
+            Route53Error::InvalidChange(_) => Reason::InvalidRecord,
+            _ => Reason::ChangeRejected,
+        };
+        let message = format!(
+            "{} change batches were applied before this failure: {e}",
+            batches.len()
+        );
+        let retry = (!matches!(e, Route53Error::InvalidChange(_))).then(|| e.into());
+        return SyncPass {
+            batches,
+            ..SyncPass::failed(blocked(zone, counts, reason, message), retry)
+        };
+    }
+    let change = batches.last().map(|b| ChangeInfo {
+        id: b.change_id.clone(),
+        state: b.status.clone(),
+        submitted_at: ctx.clock.now().to_string(),
+        in_sync_at: None,
+    });
+    if change.as_ref().is_some_and(|c| c.state == "INSYNC") {
+        counts.in_sync = desired_count;
+        counts.pending = 0;
+    }
+    let outcome = SyncOutcome::Synced {
+        zone: zone.clone(),
+        counts,
+        change,
+    };
+    SyncPass {
+        batches,
+        ..SyncPass::only(outcome)
+    }
+}
+
+/// Nothing to write: follow the last change until Route 53 says `INSYNC`.
+async fn follow_last_change(
+    obj: &HostedZoneMigration,
+    aws: &Aws,
+    zone: &ZoneInfo,
+    counts: RecordCounts,
+    desired: RecordMap,
+    current: RecordMap,
+) -> SyncPass {
+    let last = obj.status.as_ref().and_then(|s| s.last_change.clone());
+    let change = match last {
+        Some(c) if c.state != "INSYNC" => match aws.route53.change_in_sync(&c.id).await {
+            Ok(in_sync) => Some(ChangeInfo {
+                state: if in_sync { "INSYNC" } else { "PENDING" }.into(),
+                ..c
+            }),
+            Err(e) => {
+                let outcome = blocked(zone, counts, Reason::Route53Error, e.to_string());
+                return SyncPass::failed(outcome, Some(e.into()));
+            }
+        },
+        other => other,
+    };
+    let outcome = SyncOutcome::Synced {
+        zone: zone.clone(),
+        counts,
+        change,
+    };
+    SyncPass {
+        desired: Some(desired),
+        current: Some(current),
+        ..SyncPass::only(outcome)
+    }
+}

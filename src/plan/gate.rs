@@ -1,0 +1,341 @@
+//! The cutover gate as an ordered list of named checks. Each is a small pure function of what
+//! was observed; it passes, waits (time or something outside will open it) or blocks (a person
+//! or a fix is needed). The status lists every check, so a person sees everything left before
+//! the switch, not only the first thing that holds it.
+
+use super::cutover::Observation;
+use crate::api::{CutoverSpec, CutoverStatus, GateCheckStatus, Reason};
+use jiff::{SignedDuration, Timestamp};
+
+/// The checks, in the order a person fixes what they report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    NotRollingBack,
+    RecordsSynced,
+    ShadowVerified,
+    Route53Answering,
+    Route53NsTtlLowered,
+    SourceNsTtlLowered,
+    OldNsTtlExpired,
+    ParentReadable,
+    NoDsAtParent,
+    Approved,
+}
+
+impl Check {
+    pub const ALL: [Check; 10] = [
+        Check::NotRollingBack,
+        Check::RecordsSynced,
+        Check::ShadowVerified,
+        Check::Route53Answering,
+        Check::Route53NsTtlLowered,
+        Check::SourceNsTtlLowered,
+        Check::OldNsTtlExpired,
+        Check::ParentReadable,
+        Check::NoDsAtParent,
+        Check::Approved,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::NotRollingBack => "NotRollingBack",
+            Check::RecordsSynced => "RecordsSynced",
+            Check::ShadowVerified => "ShadowVerified",
+            Check::Route53Answering => "Route53Answering",
+            Check::Route53NsTtlLowered => "Route53NsTtlLowered",
+            Check::SourceNsTtlLowered => "SourceNsTtlLowered",
+            Check::OldNsTtlExpired => "OldNsTtlExpired",
+            Check::ParentReadable => "ParentReadable",
+            Check::NoDsAtParent => "NoDsAtParent",
+            Check::Approved => "Approved",
+        }
+    }
+
+    fn evaluate(self, i: &Inputs) -> State {
+        match self {
+            Check::NotRollingBack => not_rolling_back(i),
+            Check::RecordsSynced => records_synced(i),
+            Check::ShadowVerified => shadow_verified(i),
+            Check::Route53Answering => route53_answering(i),
+            Check::Route53NsTtlLowered => route53_ns_ttl_lowered(i),
+            Check::SourceNsTtlLowered => source_ns_ttl_lowered(i),
+            Check::OldNsTtlExpired => old_ns_ttl_expired(i),
+            Check::ParentReadable => parent_readable(i),
+            Check::NoDsAtParent => no_ds_at_parent(i),
+            Check::Approved => approved(i),
+        }
+    }
+}
+
+/// What a check says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    Pass,
+    /// Time or something outside opens it; `until` when time alone does.
+    Wait {
+        reason: Reason,
+        message: String,
+        until: Option<Timestamp>,
+    },
+    /// A person or a fix is needed.
+    Block {
+        reason: Reason,
+        message: String,
+    },
+}
+
+impl State {
+    fn wait(reason: Reason, message: impl Into<String>) -> State {
+        State::Wait {
+            reason,
+            message: message.into(),
+            until: None,
+        }
+    }
+
+    fn block(reason: Reason, message: impl Into<String>) -> State {
+        State::Block {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The reason and sentence of a check that does not pass.
+    pub fn holds(&self) -> Option<(Reason, &str)> {
+        match self {
+            State::Pass => None,
+            State::Wait {
+                reason, message, ..
+            }
+            | State::Block { reason, message } => Some((*reason, message)),
+        }
+    }
+}
+
+/// What the checks read.
+pub struct Inputs<'a> {
+    pub spec: &'a CutoverSpec,
+    pub obs: &'a Observation,
+    /// The cutover status after this pass's TTL bookkeeping ([`track_source_ns_ttl`]).
+    pub cut: &'a CutoverStatus,
+    /// `spec.cutover.loweredNameserverTtl`, clamped.
+    pub lowered: u32,
+    pub now: Timestamp,
+}
+
+/// The gate for this pass: every check with its state, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gate {
+    pub checks: Vec<(Check, State)>,
+    /// When the time conditions are met (the old NS TTL has expired).
+    pub opens_at: Option<Timestamp>,
+}
+
+impl Gate {
+    pub fn evaluate(i: &Inputs) -> Gate {
+        Gate {
+            checks: Check::ALL.iter().map(|c| (*c, c.evaluate(i))).collect(),
+            opens_at: opens_at(i.cut, i.lowered),
+        }
+    }
+
+    /// The first check that holds the gate: its reason is `CutoverReady`'s.
+    pub fn first_holding(&self) -> Option<Reason> {
+        self.checks.iter().find_map(|(_, s)| s.holds()).map(|h| h.0)
+    }
+
+    /// Every holding check's sentence, in order.
+    pub fn message(&self) -> String {
+        self.checks
+            .iter()
+            .filter_map(|(_, s)| s.holds().map(|h| h.1))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The checks as the status lists them.
+    pub fn status(&self) -> Vec<GateCheckStatus> {
+        self.checks
+            .iter()
+            .map(|(c, s)| {
+                let (state, until) = match s {
+                    State::Pass => ("Pass", None),
+                    State::Wait { until, .. } => ("Wait", until.map(|t| t.to_string())),
+                    State::Block { .. } => ("Block", None),
+                };
+                GateCheckStatus {
+                    name: c.name().to_string(),
+                    state: state.to_string(),
+                    reason: s.holds().map(|h| h.0.to_string()),
+                    message: s.holds().map(|h| h.1.to_string()),
+                    until,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Remembers the highest source NS TTL seen before it was lowered, and since when it is seen
+/// lowered: the facts the expiry check reads, kept in the status across restarts.
+pub fn track_source_ns_ttl(
+    cut: &mut CutoverStatus,
+    obs: &Observation,
+    lowered: u32,
+    now: Timestamp,
+) {
+    match obs.source_ns_ttl {
+        Ok(ttl) if ttl > lowered => {
+            cut.source_ns_ttl_before =
+                Some(cut.source_ns_ttl_before.unwrap_or(0).max(i64::from(ttl)));
+            cut.source_ns_lowered_since = None;
+        }
+        Ok(_) => {
+            let since = ts(&cut.source_ns_lowered_since).unwrap_or(now);
+            cut.source_ns_lowered_since = Some(since.to_string());
+        }
+        Err(_) => {}
+    }
+}
+
+/// The old NS TTL a resolver may hold: the highest seen before the lowering, else the parent's
+/// (seen lowered from the first look, what it was before is unknown).
+fn old_ns_ttl(cut: &CutoverStatus, lowered: u32) -> u64 {
+    cut.source_ns_ttl_before
+        .or(cut.parent_ns_ttl_before)
+        .unwrap_or(i64::from(lowered))
+        .max(0) as u64
+}
+
+fn opens_at(cut: &CutoverStatus, lowered: u32) -> Option<Timestamp> {
+    let since = ts(&cut.source_ns_lowered_since)?;
+    Some(plus(since, old_ns_ttl(cut, lowered)))
+}
+
+fn not_rolling_back(i: &Inputs) -> State {
+    if i.spec.rollback {
+        return State::block(
+            Reason::RollbackRequested,
+            "spec.cutover.rollback is true: the cutover does not go forward.",
+        );
+    }
+    State::Pass
+}
+
+fn records_synced(i: &Inputs) -> State {
+    if i.obs.records_synced {
+        return State::Pass;
+    }
+    State::wait(
+        Reason::AwaitingSync,
+        "The records are not in sync in Route 53 yet.",
+    )
+}
+
+fn shadow_verified(i: &Inputs) -> State {
+    if i.obs.shadow_verified {
+        return State::Pass;
+    }
+    State::wait(
+        Reason::AwaitingVerification,
+        "The shadow zone is not verified against the source yet (see ShadowVerified).",
+    )
+}
+
+fn route53_answering(i: &Inputs) -> State {
+    match &i.obs.route53_answers {
+        Ok(()) => State::Pass,
+        Err(e) => State::wait(
+            Reason::Route53NotAnswering,
+            format!("The Route 53 nameservers do not answer for the zone yet: {e}."),
+        ),
+    }
+}
+
+fn route53_ns_ttl_lowered(i: &Inputs) -> State {
+    let lowered = i.lowered;
+    match i.obs.route53_ns_ttl {
+        Some(t) if t == lowered => State::Pass,
+        Some(t) => State::wait(
+            Reason::LoweringRoute53Ttl,
+            format!("The Route 53 zone's NS TTL is {t} s and is being set to {lowered} s."),
+        ),
+        None => State::wait(
+            Reason::LoweringRoute53Ttl,
+            "The Route 53 zone's NS TTL is not known yet.",
+        ),
+    }
+}
+
+fn source_ns_ttl_lowered(i: &Inputs) -> State {
+    let lowered = i.lowered;
+    match &i.obs.source_ns_ttl {
+        Err(e) => State::wait(
+            Reason::SourceNsTtlUnknown,
+            format!("The source's NS TTL could not be observed: {e}."),
+        ),
+        Ok(ttl) if *ttl > lowered => State::block(Reason::LoweringTtl, format!(
+            "Lower the NS TTL at the old provider to {lowered} s or less (it serves {ttl} s); the gate then waits for the old TTL to expire."
+        )),
+        Ok(_) => State::Pass,
+    }
+}
+
+fn old_ns_ttl_expired(i: &Inputs) -> State {
+    let Some(since) = ts(&i.cut.source_ns_lowered_since) else {
+        return State::wait(
+            Reason::WaitingForTtlExpiry,
+            "The old NS TTL starts to expire once the old provider is seen serving the lowered one.",
+        );
+    };
+    let before = old_ns_ttl(i.cut, i.lowered);
+    let at = plus(since, before);
+    if i.now >= at {
+        return State::Pass;
+    }
+    State::Wait {
+        reason: Reason::WaitingForTtlExpiry,
+        message: format!(
+            "The old NS TTL ({before} s) must expire after it was lowered at {since}: waiting until {at}."
+        ),
+        until: Some(at),
+    }
+}
+
+fn parent_readable(i: &Inputs) -> State {
+    match &i.obs.parent {
+        Ok(_) => State::Pass,
+        Err(e) => State::wait(
+            Reason::ParentUnreachable,
+            format!("The parent zone's delegation could not be observed: {e}."),
+        ),
+    }
+}
+
+fn no_ds_at_parent(i: &Inputs) -> State {
+    match &i.obs.parent {
+        Ok(p) if !p.ds.is_empty() => State::block(Reason::DSPresent, format!(
+            "The parent publishes DS records ({}): an unsigned Route 53 zone under a DS fails validation for every validating resolver. Remove the DS at the registrar (and wait its TTL) first.",
+            p.ds.join("; ")
+        )),
+        _ => State::Pass,
+    }
+}
+
+fn approved(i: &Inputs) -> State {
+    if i.spec.approved {
+        return State::Pass;
+    }
+    State::block(
+        Reason::AwaitingApproval,
+        "Approve the switch: set spec.cutover.approved to true.",
+    )
+}
+
+pub(crate) fn ts(s: &Option<String>) -> Option<Timestamp> {
+    s.as_deref().and_then(|t| t.parse().ok())
+}
+
+pub(crate) fn plus(t: Timestamp, secs: u64) -> Timestamp {
+    t.checked_add(SignedDuration::from_secs(secs.min(i64::MAX as u64) as i64))
+        .unwrap_or(t)
+}
