@@ -31,4 +31,8 @@ pub struct Imported {
     pub negative_ttl: Option<u32>,
     /// What is not copied, and why; sorted.
     pub skipped: Vec<Skipped>,
+    /// What is copied but will answer differently from Route 53 than it does at the old
+    /// provider (a record the provider proxies, an apex CNAME it flattens), and why: the
+    /// cutover gate waits until a person acknowledges each in `spec.cutover.acknowledge`.
+    pub needs_acknowledgement: Vec<Skipped>,
 }
