@@ -316,7 +316,12 @@ async fn a_lost_registrar_answer_is_a_state_not_a_loop() {
     w.patch_cutover(serde_json::json!({"approved": true})).await;
     w.reconcile().await;
     let s = w.status().await;
-    assert_eq!(s.phase, Some(Phase::CuttingOver), "{:?}", s.condition(ConditionType::CutoverReady));
+    assert_eq!(
+        s.phase,
+        Some(Phase::CuttingOver),
+        "{:?}",
+        s.condition(ConditionType::CutoverReady)
+    );
     let cut = s.cutover.clone().expect("cutover");
     assert!(cut.registrar_held_at.is_some(), "{cut:?}");
     assert_eq!(cut.operation_id, None);
