@@ -124,7 +124,7 @@ impl Route53 {
                 .await
                 .map_err(|e| Route53Error::Api {
                     operation: "AssumeRole",
-                    code: "AssumeRoleFailed".into(),
+                    code: "CredentialsError".into(),
                     message: e.to_string(),
                 })?;
         }
