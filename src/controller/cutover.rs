@@ -149,12 +149,23 @@ impl Step<'_> {
                 t.and_then(|t| u32::try_from(t).ok())
             });
         let observer = self.ctx.observer();
-        let parent = observer.parent_delegation(&origin).await;
-        let route53_answers = observer.answers_for(&route53_nameservers, &origin).await;
+        let parent = observer
+            .parent_delegation(&origin)
+            .await
+            .map_err(|e| e.to_string());
+        let route53_answers = observer
+            .answers_for(&route53_nameservers, &origin)
+            .await
+            .map_err(|e| e.to_string());
         let servers = self.obj.spec.source.as_ref().map(|s| s.nameservers.clone());
         let source_ns_ttl = match servers.unwrap_or_default() {
             s if s.is_empty() => Err("spec.source.nameservers is empty".to_string()),
-            s => self.ctx.source().apex_ns_ttl(&s, &origin).await,
+            s => self
+                .ctx
+                .source()
+                .apex_ns_ttl(&s, &origin)
+                .await
+                .map_err(|e| e.to_string()),
         };
         let source_failures = match (&source.verification, status.phase) {
             (Verification::Compared(c), Some(Phase::Propagating)) => Some(

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use zoneshift::dns::DnsError;
 use zoneshift::plan::cutover::{OperationState, ParentView};
 use zoneshift::plan::verify::SourceView;
 use zoneshift::ports::{
@@ -400,7 +401,7 @@ impl Source for FakeSource {
             .collect()
     }
 
-    async fn apex_ns_ttl(&self, _servers: &[String], _origin: &str) -> Result<u32, String> {
+    async fn apex_ns_ttl(&self, _servers: &[String], _origin: &str) -> Result<u32, DnsError> {
         Ok(lock(&self.0).ns_ttl)
     }
 }
@@ -436,11 +437,11 @@ impl FakeDns {
 
 #[async_trait]
 impl DnsObserver for FakeDns {
-    async fn parent_delegation(&self, _origin: &str) -> Result<ParentView, String> {
-        lock(&self.0).clone()
+    async fn parent_delegation(&self, _origin: &str) -> Result<ParentView, DnsError> {
+        lock(&self.0).clone().map_err(DnsError::Unreachable)
     }
 
-    async fn answers_for(&self, _servers: &[String], _origin: &str) -> Result<(), String> {
+    async fn answers_for(&self, _servers: &[String], _origin: &str) -> Result<(), DnsError> {
         Ok(())
     }
 }
