@@ -68,6 +68,7 @@ fn migration(mode: CutoverMode) -> HostedZoneMigration {
                 final_nameserver_ttl: 172_800,
                 minimum_soak: "10m".into(),
                 rollback: false,
+                ..Default::default()
             },
             ..Default::default()
         },

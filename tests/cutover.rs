@@ -122,6 +122,7 @@ fn migration_of_example(mode: CutoverMode) -> HostedZoneMigration {
         final_nameserver_ttl: 60,
         minimum_soak: "5s".into(),
         rollback: false,
+        ..Default::default()
     };
     m
 }

@@ -285,7 +285,7 @@ impl Step<'_> {
                 )
             }
             Ok(Requested::AlreadyHeld) => {
-                cut.registrar_held_at = Some(self.now.to_string());
+                cut.registrar_held_at = Some(crate::plan::time::stamp(self.now));
                 format!("Route 53 Domains already holds the nameservers {} (an earlier request's answer was lost).", ns.join(", "))
             }
             Err(e) => {
