@@ -8,6 +8,7 @@
 
 pub mod cutover;
 pub mod gate;
+pub mod observation;
 pub mod status;
 pub mod sync;
 pub mod time;
@@ -63,6 +64,8 @@ pub struct ImportInfo {
     /// The old provider's apex NS set and TTL: the rollback target and an observation.
     pub apex_ns: Vec<String>,
     pub apex_ns_ttl: Option<u32>,
+    /// What was not carried or will answer differently, for the acknowledgement list.
+    pub attention: Vec<cutover::Attention>,
 }
 
 /// Where shadow verification stands.
