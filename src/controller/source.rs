@@ -88,6 +88,67 @@ pub(super) async fn verify(
         return Verification::AwaitingSync;
     };
     let asked = verify::questions(desired, &origin);
+    if phase == Phase::Propagating {
+        return probe_every_server(obj, ctx, &asked, desired, current, &origin).await;
+    }
     let answers = ctx.source().ask(&src.nameservers, &asked).await;
     Verification::Compared(verify::compare(&origin, desired, current, &answers))
+}
+
+/// During the soak every server of the old provider is asked on its own, IPv4 and IPv6: the
+/// ones `spec.source.nameservers` names and those of the delegation before the switch. One
+/// that stops answering as Route 53 does is the outage, whatever the others answer.
+async fn probe_every_server(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    asked: &[(String, crate::zone::RecordType)],
+    desired: &crate::zone::RecordMap,
+    current: &crate::zone::RecordMap,
+    origin: &str,
+) -> Verification {
+    let source = ctx.source();
+    let named = obj
+        .spec
+        .source
+        .as_ref()
+        .map(|s| s.nameservers.clone())
+        .unwrap_or_default();
+    let mut servers = Vec::new();
+    let mut failures = Vec::new();
+    match source.addresses(&named).await {
+        Ok(a) => servers.extend(a),
+        Err(e) => failures.push(format!("spec.source.nameservers: {e}")),
+    }
+    let previous = obj.status.as_ref().and_then(|s| s.cutover.as_ref());
+    for host in previous
+        .map(|c| c.previous_nameservers.clone())
+        .unwrap_or_default()
+    {
+        match ctx.observer().addresses(&host).await {
+            Ok(a) => servers.extend(a),
+            Err(e) => failures.push(format!("{host}: {e}")),
+        }
+    }
+    servers.sort();
+    servers.dedup();
+    let mut merged = verify::Comparison::default();
+    for server in &servers {
+        let answers = source.ask(std::slice::from_ref(server), asked).await;
+        let c = verify::compare(origin, desired, current, &answers);
+        merged.checked = merged.checked.max(c.checked);
+        merged.matched = if merged.matched == 0 {
+            c.matched
+        } else {
+            merged.matched.min(c.matched)
+        };
+        merged.not_comparable = c.not_comparable;
+        merged
+            .mismatches
+            .extend(c.mismatches.iter().map(|m| format!("{server}: {m}")));
+        merged
+            .unanswered
+            .extend(c.unanswered.iter().map(|m| format!("{server}: {m}")));
+    }
+    merged.unanswered.extend(failures);
+    Verification::Compared(merged)
 }
