@@ -340,6 +340,41 @@ async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
     assert!(w.events().await.contains(&"DeletionBlocked".to_string()));
 }
 
+/// A resource shows its phase and why it waits before its first Route 53 call returns: the
+/// request budget may keep it waiting long (a fleet applied at once).
+#[tokio::test]
+async fn the_first_status_comes_before_any_route53_call() {
+    let w = Hermetic::new(migration(CutoverMode::Manual), 60).await;
+    let budget = Arc::new(tokio::sync::Semaphore::new(0));
+    w.route53.0.lock().expect("lock").hold = Some(budget.clone());
+    let obj = Arc::new(w.get().await);
+    let ctx = w.ctx.clone();
+    let pass = tokio::spawn(async move { reconcile(obj, ctx).await });
+    let mut status = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if let Some(s) = w.get().await.status {
+            status = Some(s);
+            break;
+        }
+    }
+    let s = status.expect("a status while the first Route 53 call waits");
+    assert_eq!(s.phase, Some(Phase::Pending));
+    assert_eq!(reason(&s, ConditionType::Ready), "Reconciling");
+    assert!(s
+        .condition(ConditionType::Ready)
+        .expect("Ready")
+        .message
+        .contains("request budget"));
+    assert_eq!(w.route53.writes(), 0);
+    budget.add_permits(1_000);
+    pass.await.expect("join").expect("reconcile");
+    assert_eq!(
+        reason(&w.status().await, ConditionType::RecordsSynced),
+        "InSync"
+    );
+}
+
 /// A record Route 53 would refuse writes nothing at all, not even the zone.
 #[tokio::test]
 async fn an_invalid_record_writes_nothing() {

@@ -3,7 +3,7 @@
 //! gate and the delegation.
 
 use super::{cutover, events, records, source, status, Aws, Context};
-use crate::api::{HostedZoneMigration, Phase};
+use crate::api::{ConditionType, HostedZoneMigration, Phase, Reason};
 use crate::plan::{self, Requeue, SourceObservation, SyncOutcome, Verification};
 use crate::zone;
 use crate::Result;
@@ -22,6 +22,7 @@ pub(super) async fn apply(
         Ok(a) => a,
         Err(e) => return no_access(obj, api, ctx, e).await,
     };
+    let obj = &first_status(obj, api, ctx).await?;
     if let Some(wait) = cutover::cutover_only(obj, ctx) {
         return cutover::cutover_pass(obj, api, ctx, &aws, wait).await;
     }
@@ -62,6 +63,36 @@ pub(super) async fn apply(
         Requeue::OnChange => Action::await_change(),
         Requeue::After(d) => Action::requeue(d),
     })
+}
+
+/// A resource zoneshift has not written to yet gets its phase and `Ready=False` with the reason
+/// before any Route 53 call: the first sync may wait long in the request budget (a fleet applied
+/// at once, a zone of 50,000 records), and the resource must not look unobserved meanwhile.
+async fn first_status(
+    obj: &HostedZoneMigration,
+    api: &Api<HostedZoneMigration>,
+    ctx: &Context,
+) -> Result<HostedZoneMigration> {
+    if obj.status.is_some() {
+        return Ok(obj.clone());
+    }
+    let now = ctx.clock.now();
+    let generation = obj.metadata.generation;
+    let mut status = crate::api::HostedZoneMigrationStatus {
+        observed_generation: generation,
+        phase: Some(Phase::Pending),
+        ..Default::default()
+    };
+    let msg = "zoneshift has taken up this resource; its first sync waits its turn in the Route 53 request budget (--route53-rps).";
+    for t in [ConditionType::ZoneReady, ConditionType::RecordsSynced] {
+        let r = Reason::Reconciling;
+        plan::set_condition(&mut status.conditions, t, false, r, msg, generation, now);
+    }
+    plan::summarize(&mut status, obj.spec.source.is_some(), generation, now);
+    status::write(ctx, api, obj, &Default::default(), &status).await?;
+    let mut written = obj.clone();
+    written.status = Some(status);
+    Ok(written)
 }
 
 /// The resource names a role the operator may not or cannot assume: said, nothing called.

@@ -48,6 +48,8 @@ pub struct Route53State {
     next_id: u32,
     /// How many GetChange calls a change stays PENDING (0: INSYNC at once).
     pub pending_polls: u32,
+    /// When set, zone lookups wait for it: a request budget that has no room yet.
+    pub hold: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Route 53 in memory.
@@ -125,6 +127,10 @@ impl Route53Api for FakeRoute53 {
         adopt_id: Option<&str>,
         known_id: Option<&str>,
     ) -> Result<(Zone, bool), Route53Error> {
+        let hold = lock(&self.0).hold.clone();
+        if let Some(h) = hold {
+            let _ = h.acquire().await;
+        }
         if let Some(z) = self
             .find_zone(origin, caller_ref, adopt_id, known_id)
             .await?
