@@ -204,9 +204,57 @@ pub async fn main(args: Args) -> std::process::ExitCode {
         &verify_against,
     ) {
         Ok(m) => {
+            if let Some(warning) = size_warning(&m, imported.sets.len()) {
+                eprintln!("zoneshift import: {warning}");
+            }
             print!("{m}");
             std::process::ExitCode::SUCCESS
         }
         Err(e) => fail(e),
+    }
+}
+
+/// What the Kubernetes API server accepts in one resource, measured against a real one
+/// (tests/README.md, "Size limits"): client-side `kubectl apply` copies the object into an annotation limited
+/// to 256 KiB; a whole object is limited by etcd's request size, 1.5 MiB.
+pub const ANNOTATION_LIMIT: usize = 262_144;
+pub const OBJECT_LIMIT: usize = 1_572_864;
+
+/// A warning when the manifest nears what one resource can hold, with what to do instead.
+pub fn size_warning(manifest_yaml: &str, records: usize) -> Option<String> {
+    // The API server stores JSON; the YAML's size is close to it and errs on the large side.
+    let bytes = serde_yaml::from_str::<serde_json::Value>(manifest_yaml)
+        .ok()
+        .and_then(|v| serde_json::to_vec(&v).ok())
+        .map_or(manifest_yaml.len(), |j| j.len());
+    if bytes * 10 >= OBJECT_LIMIT * 9 {
+        return Some(format!(
+            "the manifest is {bytes} bytes ({records} record sets), {}% of the {OBJECT_LIMIT} bytes one resource may hold: a Kubernetes API server will refuse it or its status. Import the zone by zone transfer instead (spec.source.axfr), or from a zone file in a ConfigMap (spec.source.zoneFile), and keep spec.records for the records you change.",
+            bytes * 100 / OBJECT_LIMIT
+        ));
+    }
+    if bytes * 10 >= ANNOTATION_LIMIT * 8 {
+        return Some(format!(
+            "the manifest is {bytes} bytes ({records} record sets): apply it with `kubectl apply --server-side`; a client-side `kubectl apply` stores a copy in an annotation limited to {ANNOTATION_LIMIT} bytes and is refused past it."
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_as_a_manifest_nears_the_limits() {
+        let small = "kind: HostedZoneMigration\nspec: {domain: example.com}\n";
+        assert_eq!(size_warning(small, 1), None);
+        let line = "  - {name: host-00001, type: A, ttl: 300, values: [192.0.2.1]}\n";
+        let medium = format!("spec:\n records:\n{}", line.repeat(3_500));
+        let w = size_warning(&medium, 3_500).expect("a warning near the annotation limit");
+        assert!(w.contains("--server-side"), "{w}");
+        let large = format!("spec:\n records:\n{}", line.repeat(22_000));
+        let w = size_warning(&large, 22_000).expect("a warning near the object limit");
+        assert!(w.contains("spec.source.axfr"), "{w}");
     }
 }
