@@ -146,6 +146,30 @@ pub async fn plan(
                 imp.skipped.iter().map(ToString::to_string).collect(),
             )
         }
+        Some(src) if src.cloudflare.is_some() => {
+            let cf = src.cloudflare.as_ref().ok_or("no cloudflare")?;
+            let token = std::env::var("CLOUDFLARE_API_TOKEN").unwrap_or_default();
+            if token.trim().is_empty() {
+                return Err("the manifest imports from Cloudflare (spec.source.cloudflare): set CLOUDFLARE_API_TOKEN to a token with Zone DNS Read".into());
+            }
+            let zone = match (&cf.zone, &cf.zone_id) {
+                (_, Some(id)) => crate::source::cloudflare::ZoneRef::Id(id.clone()),
+                (Some(name), None) => crate::source::cloudflare::ZoneRef::Name(name.clone()),
+                (None, None) => return Err("spec.source.cloudflare: give zone or zoneId".into()),
+            };
+            let api_url = std::env::var("ZS_CLOUDFLARE_API_URL")
+                .unwrap_or_else(|_| crate::source::cloudflare::DEFAULT_API_URL.to_string());
+            let live = LiveZone::Cloudflare {
+                api_url,
+                token: token.trim().to_string(),
+                zone,
+            };
+            let (imp, _) = read_live_zone(&origin, &live, timeout).await?;
+            (
+                imp.sets,
+                imp.skipped.iter().map(ToString::to_string).collect(),
+            )
+        }
         _ => (RecordMap::new(), Vec::new()),
     };
     let desired =

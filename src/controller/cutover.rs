@@ -151,9 +151,12 @@ impl Step<'_> {
         let observer = self.ctx.observer();
         let parent = observer.parent_delegation(&origin).await;
         let route53_answers = observer.answers_for(&route53_nameservers, &origin).await;
-        let servers = self.obj.spec.source.as_ref().map(|s| s.nameservers.clone());
-        let source_ns_ttl = match servers.unwrap_or_default() {
-            s if s.is_empty() => Err("spec.source.nameservers is empty".to_string()),
+        let servers = super::source::servers(self.obj, Some(status));
+        let source_ns_ttl = match servers {
+            s if s.is_empty() => Err(
+                "spec.source.nameservers is empty and no import found the parent's delegation"
+                    .to_string(),
+            ),
             s => self.ctx.source().apex_ns_ttl(&s, &origin).await,
         };
         let source_failures = match (&source.verification, status.phase) {

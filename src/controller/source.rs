@@ -37,6 +37,24 @@ pub(super) fn info(read: SourceRead) -> plan::ImportInfo {
             .collect(),
         apex_ns: read.imported.apex_ns,
         apex_ns_ttl: read.imported.apex_ns_ttl,
+        nameservers: read.nameservers,
+    }
+}
+
+/// The source's nameservers: `spec.source.nameservers`, else those the last import found
+/// (from the parent's delegation before the switch; never asked again after it, when the
+/// parent points at Route 53).
+pub(super) fn servers(
+    obj: &HostedZoneMigration,
+    status: Option<&crate::api::HostedZoneMigrationStatus>,
+) -> Vec<String> {
+    match &obj.spec.source {
+        Some(src) if !src.nameservers.is_empty() => src.nameservers.clone(),
+        Some(_) => status
+            .and_then(|s| s.source.as_ref())
+            .map(|s| s.nameservers.clone())
+            .unwrap_or_default(),
+        None => Vec::new(),
     }
 }
 
@@ -46,6 +64,7 @@ pub(super) async fn verify(
     ctx: &Context,
     pass: &SyncPass,
     phase: Phase,
+    imported_servers: Option<&[String]>,
 ) -> Verification {
     if matches!(phase, Phase::Completed) {
         // The old provider may be gone: nothing left to compare it with.
@@ -66,16 +85,20 @@ pub(super) async fn verify(
     if !pass.settled() {
         return Verification::AwaitingSync;
     }
-    let Some(src) = &obj.spec.source else {
+    if obj.spec.source.is_none() {
         return Verification::AwaitingSync;
+    }
+    let servers = match imported_servers {
+        Some(s) if !s.is_empty() => s.to_vec(),
+        _ => servers(obj, obj.status.as_ref()),
     };
-    if src.nameservers.is_empty() {
+    if servers.is_empty() {
         return Verification::NoNameservers;
     }
     let Ok(origin) = zone::normalize_origin(&obj.spec.domain) else {
         return Verification::AwaitingSync;
     };
     let asked = verify::questions(desired, &origin);
-    let answers = ctx.source().ask(&src.nameservers, &asked).await;
+    let answers = ctx.source().ask(&servers, &asked).await;
     Verification::Compared(verify::compare(&origin, desired, current, &answers))
 }

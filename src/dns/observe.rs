@@ -127,6 +127,92 @@ impl Resolver {
     }
 }
 
+/// Every address (A and AAAA) of a host name, port 53.
+async fn all_addresses(resolver: &Resolver, host: &str) -> Vec<SocketAddr> {
+    let mut addrs = Vec::new();
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        for r in resolver.lookup(host, rtype).await.unwrap_or_default() {
+            match r.data() {
+                RData::A(a) => addrs.push(SocketAddr::new(IpAddr::V4(a.0), 53)),
+                RData::AAAA(a) => addrs.push(SocketAddr::new(IpAddr::V6(a.0), 53)),
+                _ => {}
+            }
+        }
+    }
+    addrs
+}
+
+/// The nameservers the parent zone delegates `origin` to, as every parent server (IPv4 and
+/// IPv6) serves the delegation: their names, and their addresses found through the resolver.
+pub async fn delegated_servers(
+    resolver: &Resolver,
+    origin: &str,
+    timeout: Duration,
+) -> Result<(Vec<String>, Vec<SocketAddr>), String> {
+    let mut parent = origin
+        .split_once('.')
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_default();
+    let mut parent_addrs = Vec::new();
+    while !parent.is_empty() && parent_addrs.is_empty() {
+        let ns = resolver.lookup(&parent, RecordType::NS).await?;
+        for r in &ns {
+            if let RData::NS(n) = r.data() {
+                parent_addrs.extend(all_addresses(resolver, &n.0.to_ascii()).await);
+            }
+        }
+        if ns.is_empty() {
+            parent = parent
+                .split_once('.')
+                .map(|(_, rest)| rest.to_string())
+                .unwrap_or_default();
+        } else if parent_addrs.is_empty() {
+            return Err(format!(
+                "no nameserver of the parent zone {parent} has an address"
+            ));
+        }
+    }
+    if parent_addrs.is_empty() {
+        return Err(format!("no parent zone found for {origin}"));
+    }
+    let mut names = Vec::new();
+    let mut failures = Vec::new();
+    for addr in &parent_addrs {
+        let auth = Authorities::connect(&[*addr], timeout).await;
+        match auth.ask(origin, RecordType::NS).await {
+            Ok(Answer::Referral(r) | Answer::Authoritative(r)) => {
+                names.extend(r.iter().filter_map(|r| match r.data() {
+                    RData::NS(n) => normalize_target(&n.0.to_ascii()).ok(),
+                    _ => None,
+                }))
+            }
+            Ok(_) => failures.push(format!("{addr} has no delegation for {origin}")),
+            Err(e) => failures.push(format!("{addr}: {e}")),
+        }
+    }
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Err(format!(
+            "the parent zone {parent} serves no delegation for {origin}: {}",
+            failures.join("; ")
+        ));
+    }
+    let mut addrs = Vec::new();
+    for n in &names {
+        addrs.extend(all_addresses(resolver, n).await);
+    }
+    addrs.sort();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(format!(
+            "the nameservers the parent delegates {origin} to have no address: {}",
+            names.join(", ")
+        ));
+    }
+    Ok((names, addrs))
+}
+
 /// The delegation of `origin` as its parent's own servers serve it.
 pub async fn parent_delegation(
     resolver: &Resolver,
@@ -225,7 +311,7 @@ impl ResolverObserver {
         Self { resolver, timeout }
     }
 
-    async fn connect(&self) -> Result<Resolver, String> {
+    pub async fn connect(&self) -> Result<Resolver, String> {
         let addr = match self.resolver {
             Some(a) => a,
             None => system_resolver()?,

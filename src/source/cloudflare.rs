@@ -1,0 +1,767 @@
+//! Import from Cloudflare's v4 API: the zone's records listed page by page with an API token
+//! scoped to Zone DNS Read, within Cloudflare's request budget, and what Cloudflare serves
+//! differently from what it stores (proxied records, flattened CNAMEs, automatic TTLs) carried
+//! honestly: the origin's value is imported and the difference listed for a person.
+
+use super::SourceError;
+use crate::api::CloudflareSource;
+use crate::dns::import::DNSSEC_TYPES;
+use crate::ports::SourceRead;
+use crate::zone::{
+    normalize_target, normalize_value, quote, Imported, RecordKey, RecordSet, RecordType, Routing,
+    Skipped,
+};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Cloudflare's API, as `--cloudflare-api-url` defaults to.
+pub const DEFAULT_API_URL: &str = "https://api.cloudflare.com/client/v4";
+/// Cloudflare's documented budget is 1200 requests per five minutes per token: 4 per second.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 4;
+/// What Cloudflare's "automatic" TTL (a TTL of 1) stands for: 300 seconds.
+const AUTOMATIC_TTL: u32 = 300;
+/// Records per page (Cloudflare's default is 100; fewer pages spend less of the budget).
+const PER_PAGE: u32 = 1000;
+/// The largest response body read (a page of records is a few hundred kilobytes).
+const MAX_BODY: usize = 64 << 20;
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// How zoneshift talks to Cloudflare: the API's base URL (an operator flag, never a resource
+/// field), one HTTP client and one request budget for the whole process.
+#[derive(Clone)]
+pub struct CloudflareApi {
+    base: String,
+    http: Result<HttpClient<Https, Empty<Bytes>>, String>,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    /// Retries of a failed or rate-limited request, and the longest wait honoured.
+    pub retries: u32,
+    pub max_wait: Duration,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for CloudflareApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CloudflareApi({})", self.base)
+    }
+}
+
+impl Default for CloudflareApi {
+    fn default() -> Self {
+        Self::new(DEFAULT_API_URL, DEFAULT_REQUESTS_PER_SECOND)
+    }
+}
+
+impl CloudflareApi {
+    /// The API at `base` (`https://…`, or `http://` for a local stand-in), at most `rps`
+    /// requests per second.
+    pub fn new(base: &str, rps: u32) -> Self {
+        let rps = NonZeroU32::new(rps).unwrap_or(NonZeroU32::MIN);
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: http_client(),
+            limiter: Arc::new(RateLimiter::direct(Quota::per_second(rps))),
+            retries: 8,
+            max_wait: Duration::from_secs(120),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+/// The API's base URL must be `https://`, or `http://` on a loopback address (a local
+/// stand-in): a token never crosses a network in clear text.
+pub fn check_api_url(url: &str) -> Result<(), String> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(()),
+        Some("http") if loopback => Ok(()),
+        Some("http") => Err(format!(
+            "{url} is plain http on a non-loopback host: use https"
+        )),
+        _ => Err(format!("{url} is not an http(s) URL")),
+    }
+}
+
+/// The HTTP client over the rustls stack already built for kube and the AWS SDK, with the
+/// system's roots; without them, plain `http://` still works and `https://` says why not.
+fn http_client() -> Result<HttpClient<Https, Empty<Bytes>>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = match hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider.clone())
+    {
+        Ok(b) => b,
+        Err(_) => {
+            let tls = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS setup: {e}"))?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
+        }
+    };
+    let https = builder.https_or_http().enable_http1().build();
+    Ok(HttpClient::builder(TokioExecutor::new()).build(https))
+}
+
+/// Which zone, as the spec or the command line names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZoneRef {
+    Name(String),
+    Id(String),
+}
+
+/// Cloudflare's response envelope.
+#[derive(Deserialize)]
+struct Envelope<T> {
+    #[serde(default)]
+    success: bool,
+    #[serde(default)]
+    errors: Vec<ApiMessage>,
+    result: Option<T>,
+    result_info: Option<ResultInfo>,
+}
+
+#[derive(Deserialize)]
+struct ApiMessage {
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, Default)]
+struct ResultInfo {
+    total_pages: Option<u32>,
+    total_count: Option<u64>,
+}
+
+/// A zone as Cloudflare lists it.
+#[derive(Deserialize, Clone, Debug)]
+pub struct CfZone {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub name_servers: Vec<String>,
+}
+
+/// A DNS record as Cloudflare lists it.
+#[derive(Deserialize, Clone, Debug, Default)]
+pub struct CfRecord {
+    #[serde(default)]
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    #[serde(default)]
+    pub content: String,
+    #[serde(default)]
+    pub ttl: u32,
+    #[serde(default)]
+    pub proxied: bool,
+    #[serde(default)]
+    pub priority: Option<u32>,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// Cloudflare error codes that mean the token is missing, invalid, expired or revoked, or
+/// lacks a permission.
+const AUTH_CODES: &[i64] = &[1000, 6003, 6111, 9103, 9106, 9109, 10000, 10001];
+
+/// Lists a zone through the API with one token; `token_from` names where the token came from
+/// (`Secret dns/cf key token`) in every message about it.
+pub struct Lister<'a> {
+    pub api: &'a CloudflareApi,
+    pub token: &'a str,
+    pub token_from: &'a str,
+}
+
+impl Lister<'_> {
+    /// One GET with the budget, retries with backoff on network errors and 5xx, and
+    /// `Retry-After` honoured on 429.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<(T, ResultInfo), SourceError> {
+        let http = self.api.http.as_ref().map_err(|e| {
+            SourceError::Unreachable(format!("Cloudflare API client cannot start: {e}"))
+        })?;
+        let url = format!("{}{path}", self.api.base);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.api.limiter.until_ready().await;
+            let req = hyper::Request::get(&url)
+                .header("authorization", format!("Bearer {}", self.token))
+                .header("accept", "application/json")
+                .header(
+                    "user-agent",
+                    concat!("zoneshift/", env!("CARGO_PKG_VERSION")),
+                )
+                .body(Empty::<Bytes>::new())
+                .map_err(|e| {
+                    SourceError::Unreachable(format!("request {url} (--cloudflare-api-url): {e}"))
+                })?;
+            let sent = tokio::time::timeout(self.api.timeout, async {
+                let resp = http.request(req).await.map_err(|e| e.to_string())?;
+                let status = resp.status();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let body = Limited::new(resp.into_body(), MAX_BODY)
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .to_bytes();
+                Ok::<_, String>((status, retry_after, body))
+            })
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.api.timeout)));
+            let backoff = Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)))
+                .min(self.api.max_wait);
+            let (status, retry_after, body) = match sent {
+                Ok(r) => r,
+                Err(e) if attempt <= self.api.retries => {
+                    tracing::debug!(%url, error = %e, attempt, "Cloudflare API: retrying");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(SourceError::Unreachable(format!(
+                        "Cloudflare API {url}: {e} (after {attempt} attempts)"
+                    )))
+                }
+            };
+            let code = status.as_u16();
+            if code == 429 || status.is_server_error() {
+                if attempt <= self.api.retries {
+                    let wait = match retry_after {
+                        Some(s) if code == 429 => Duration::from_secs(s).min(self.api.max_wait),
+                        _ => backoff,
+                    };
+                    tracing::info!(%url, status = code, wait_s = wait.as_secs_f64(), attempt, "Cloudflare API: backing off");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                let what = if code == 429 {
+                    "is rate-limiting zoneshift (HTTP 429); the next import tries again".to_string()
+                } else {
+                    format!("answered HTTP {code}")
+                };
+                return Err(SourceError::Unreachable(format!(
+                    "Cloudflare API {what} after {attempt} attempts"
+                )));
+            }
+            return self.read(status, &body);
+        }
+    }
+
+    /// An answer: the result, or the error it means.
+    fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        status: hyper::StatusCode,
+        body: &[u8],
+    ) -> Result<(T, ResultInfo), SourceError> {
+        let env: Result<Envelope<T>, _> = serde_json::from_slice(body);
+        let errors = match &env {
+            Ok(e) => e
+                .errors
+                .iter()
+                .map(|m| format!("{} ({})", m.message, m.code))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Err(e) => format!("unreadable answer: {e}"),
+        };
+        let denied = status.as_u16() == 401
+            || status.as_u16() == 403
+            || env
+                .as_ref()
+                .is_ok_and(|e| e.errors.iter().any(|m| AUTH_CODES.contains(&m.code)));
+        if denied {
+            return Err(SourceError::AccessDenied(format!(
+                "Cloudflare refused the API token in {} (HTTP {}: {errors}): it is invalid, expired or revoked, or lacks Zone DNS Read on this zone; nothing was changed",
+                self.token_from,
+                status.as_u16()
+            )));
+        }
+        match env {
+            Ok(Envelope {
+                success: true,
+                result: Some(r),
+                result_info,
+                ..
+            }) if status.is_success() => Ok((r, result_info.unwrap_or_default())),
+            _ if status.as_u16() == 404 => Err(SourceError::NotFound(format!(
+                "Cloudflare has no such zone (HTTP 404: {errors})"
+            ))),
+            _ => Err(SourceError::TransferFailed(format!(
+                "Cloudflare API answered HTTP {}: {errors}",
+                status.as_u16()
+            ))),
+        }
+    }
+
+    /// The zone, by name or id; its name must be `origin`.
+    pub async fn zone(&self, zone: &ZoneRef, origin: &str) -> Result<CfZone, SourceError> {
+        let domain = origin.trim_end_matches('.');
+        let found = match zone {
+            ZoneRef::Id(id) => {
+                if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(SourceError::NotFound(format!(
+                        "spec.source.cloudflare.zoneId {id:?} is not a Cloudflare zone id"
+                    )));
+                }
+                let (z, _): (CfZone, _) = self.get(&format!("/zones/{id}")).await?;
+                z
+            }
+            ZoneRef::Name(name) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                if name != domain {
+                    return Err(SourceError::NotFound(format!(
+                        "spec.source.cloudflare.zone {name} is not the domain {domain}"
+                    )));
+                }
+                let (zones, _): (Vec<CfZone>, _) =
+                    self.get(&format!("/zones?name={name}&per_page=50")).await?;
+                zones
+                    .into_iter()
+                    .find(|z| z.name.eq_ignore_ascii_case(&name))
+                    .ok_or_else(|| {
+                        SourceError::NotFound(format!(
+                            "Cloudflare shows no zone {name} to the API token in {} (the zone is elsewhere, or the token is not scoped to it)",
+                            self.token_from
+                        ))
+                    })?
+            }
+        };
+        if !found
+            .name
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(domain)
+        {
+            return Err(SourceError::NotFound(format!(
+                "spec.source.cloudflare.zoneId {} is the zone {}, not {domain}",
+                found.id, found.name
+            )));
+        }
+        Ok(found)
+    }
+
+    /// Every record of the zone, page by page. A listing during which the zone's record
+    /// count changed is read again, so a change at Cloudflare never shifts a record out of it.
+    pub async fn records(&self, zone_id: &str) -> Result<Vec<CfRecord>, SourceError> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let mut out: Vec<CfRecord> = Vec::new();
+            let mut seen = BTreeSet::new();
+            let mut total: Option<u64> = None;
+            let mut stable = true;
+            let mut page = 1u32;
+            loop {
+                let path = format!("/zones/{zone_id}/dns_records?page={page}&per_page={PER_PAGE}");
+                let (records, info): (Vec<CfRecord>, _) = self.get(&path).await?;
+                if total.is_some() && info.total_count.is_some() && total != info.total_count {
+                    stable = false;
+                    last = format!(
+                        "the record count changed from {} to {} during the listing",
+                        total.unwrap_or_default(),
+                        info.total_count.unwrap_or_default()
+                    );
+                    break;
+                }
+                total = total.or(info.total_count);
+                let n = records.len();
+                for r in records {
+                    if r.id.is_empty() || seen.insert(r.id.clone()) {
+                        out.push(r);
+                    }
+                }
+                let more = match info.total_pages {
+                    Some(pages) => page < pages,
+                    None => n as u32 >= PER_PAGE,
+                };
+                if !more || n == 0 {
+                    break;
+                }
+                page += 1;
+            }
+            if stable {
+                return Ok(out);
+            }
+        }
+        Err(SourceError::Unreachable(format!(
+            "the Cloudflare zone kept changing while it was listed ({last}); the next import tries again"
+        )))
+    }
+}
+
+/// Imports the zone: lists it, sorts it, and refuses an empty one.
+pub async fn import(
+    lister: &Lister<'_>,
+    zone: &ZoneRef,
+    origin: &str,
+) -> Result<SourceRead, SourceError> {
+    let started = std::time::Instant::now();
+    let z = lister.zone(zone, origin).await?;
+    let records = lister.records(&z.id).await?;
+    let imported = convert(origin, &z.name_servers, &records);
+    if records.is_empty() || imported.sets.is_empty() {
+        return Err(SourceError::TransferFailed(format!(
+            "the Cloudflare zone {} (id {}) lists {} records and none Route 53 can serve: zoneshift does not read an empty zone as \"delete everything\"; nothing was changed",
+            z.name,
+            z.id,
+            records.len()
+        )));
+    }
+    tracing::info!(zone = %z.name, records = records.len(), sets = imported.sets.len(), elapsed_ms = started.elapsed().as_millis() as u64, "imported from Cloudflare");
+    Ok(SourceRead {
+        imported,
+        from: format!(
+            "Cloudflare API zone {} (id {}), {} records",
+            z.name,
+            z.id,
+            records.len()
+        ),
+        nameservers: Vec::new(),
+    })
+}
+
+/// Reads `spec.source.cloudflare` and imports the zone.
+pub async fn from_spec(
+    client: &kube::Client,
+    api: &CloudflareApi,
+    ns: &str,
+    origin: &str,
+    spec: &CloudflareSource,
+) -> Result<SourceRead, SourceError> {
+    let zone = match (&spec.zone, &spec.zone_id) {
+        (Some(name), None) => ZoneRef::Name(name.clone()),
+        (None, Some(id)) => ZoneRef::Id(id.clone()),
+        _ => {
+            return Err(SourceError::NotFound(
+                "spec.source.cloudflare: give exactly one of zone and zoneId".into(),
+            ))
+        }
+    };
+    let r = &spec.api_token_secret_ref;
+    let token = super::secret_value(
+        client,
+        ns,
+        &r.name,
+        &r.key,
+        "spec.source.cloudflare.apiTokenSecretRef",
+    )
+    .await?;
+    let token_from = format!("Secret {ns}/{} key {}", r.name, r.key);
+    check_token(&token, &token_from)?;
+    let lister = Lister {
+        api,
+        token: &token,
+        token_from: &token_from,
+    };
+    import(&lister, &zone, origin).await
+}
+
+/// A token that cannot go into an HTTP header is refused before any request.
+pub fn check_token(token: &str, from: &str) -> Result<(), SourceError> {
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(SourceError::AccessDenied(format!(
+            "the API token in {from} is empty or holds spaces or non-ASCII characters; nothing was changed"
+        )));
+    }
+    Ok(())
+}
+
+/// Sorts Cloudflare's records into what Route 53 will serve, what it cannot carry, and what
+/// it carries but will answer differently (for a person to acknowledge).
+pub fn convert(origin: &str, zone_nameservers: &[String], records: &[CfRecord]) -> Imported {
+    let mut out = Imported::default();
+    let mut values: BTreeMap<RecordKey, (u32, Vec<String>)> = BTreeMap::new();
+    let mut skipped = BTreeSet::new();
+    let mut acks = BTreeSet::new();
+    for r in records {
+        let name = normalize_target(&r.name).unwrap_or_else(|_| r.name.to_ascii_lowercase());
+        let type_name = r.rtype.to_ascii_uppercase();
+        let note = |reason: String| Skipped {
+            name: name.clone(),
+            rtype: type_name.clone(),
+            reason,
+        };
+        if name != origin && !name.ends_with(&format!(".{origin}")) {
+            skipped.insert(note(format!("outside the zone {origin}")));
+            continue;
+        }
+        if DNSSEC_TYPES.contains(&type_name.as_str()) {
+            skipped.insert(note("a DNSSEC record of Cloudflare's signer; Route 53 signs with its own keys once signing is enabled after the move".into()));
+            continue;
+        }
+        let Some(rtype) = RecordType::parse(&type_name).filter(|t| *t != RecordType::Soa) else {
+            skipped.insert(note(format!("Route 53 does not serve {type_name} records")));
+            continue;
+        };
+        let value = match cf_value(rtype, r) {
+            Ok(v) => v,
+            Err(e) => {
+                skipped.insert(note(format!("its value cannot be read: {e}")));
+                continue;
+            }
+        };
+        if name == origin && rtype == RecordType::Ns {
+            if !out.apex_ns.contains(&value) {
+                out.apex_ns.push(value);
+            }
+            continue;
+        }
+        if let Some(c) = r.comment.as_deref().filter(|c| !c.trim().is_empty()) {
+            skipped.insert(note(format!(
+                "copied, but its Cloudflare comment {} is not carried: Route 53 records have no comments",
+                quote(c.as_bytes())
+            )));
+        }
+        if !r.tags.is_empty() {
+            skipped.insert(note(format!(
+                "copied, but its Cloudflare tags ({}) are not carried: Route 53 records have no tags",
+                r.tags.join(", ")
+            )));
+        }
+        let flattened = r
+            .settings
+            .as_ref()
+            .and_then(|s| s.get("flatten_cname"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        if name == origin && rtype == RecordType::Cname {
+            let reason = format!("a CNAME at the apex to {value}, which Cloudflare flattens (it answers with the target's addresses); Route 53 cannot serve a CNAME at the apex: declare an alias or A/AAAA records for the apex in spec.records");
+            skipped.insert(note(reason.clone()));
+            acks.insert(note(reason));
+            continue;
+        }
+        if r.proxied {
+            acks.insert(note(format!("proxied by Cloudflare: resolvers get Cloudflare's addresses and Cloudflare forwards to {value}; from Route 53 they get {value} itself, so users reach the origin directly, without Cloudflare's proxy (caching, certificate, firewall)")));
+        } else if flattened && rtype == RecordType::Cname {
+            acks.insert(note(format!("Cloudflare flattens this CNAME (it answers with the addresses of {value}); Route 53 answers with the CNAME itself")));
+        }
+        // TTL 1 is Cloudflare's "automatic" (300 s); proxied records always carry it.
+        let ttl = if r.ttl <= 1 { AUTOMATIC_TTL } else { r.ttl };
+        let key = RecordKey::new(name.clone(), rtype, None);
+        let entry = values.entry(key).or_insert((ttl, Vec::new()));
+        entry.0 = entry.0.min(ttl);
+        entry.1.push(value);
+    }
+    for (key, (ttl, mut vals)) in values {
+        vals.sort();
+        vals.dedup();
+        out.sets.insert(
+            key.clone(),
+            RecordSet {
+                key,
+                ttl: Some(ttl),
+                values: vals,
+                alias: None,
+                routing: Routing::default(),
+            },
+        );
+    }
+    if out.apex_ns.is_empty() {
+        out.apex_ns = zone_nameservers
+            .iter()
+            .filter_map(|n| normalize_target(n).ok())
+            .collect();
+    }
+    out.apex_ns.sort();
+    out.apex_ns.dedup();
+    out.skipped = skipped.into_iter().collect();
+    out.needs_acknowledgement = acks.into_iter().collect();
+    out
+}
+
+/// A record's value in presentation format, from Cloudflare's `content`, `priority` and
+/// structured `data`.
+fn cf_value(rtype: RecordType, r: &CfRecord) -> Result<String, String> {
+    let data = |k: &str| -> Option<String> {
+        let v = r.data.as_ref()?.get(k)?;
+        Some(match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    let priority = || {
+        r.priority
+            .map(|p| p.to_string())
+            .or_else(|| data("priority"))
+            .ok_or_else(|| format!("{rtype} record without a priority"))
+    };
+    let raw = match rtype {
+        RecordType::Mx => format!("{} {}", priority()?, r.content),
+        RecordType::Srv => match (data("weight"), data("port"), data("target")) {
+            (Some(w), Some(p), Some(t)) => format!("{} {w} {p} {t}", priority()?),
+            _ if r.content.split_whitespace().count() == 4 => r.content.clone(),
+            _ => format!("{} {}", priority()?, r.content),
+        },
+        RecordType::Caa => match (data("flags"), data("tag"), data("value")) {
+            (Some(f), Some(t), Some(v)) => format!("{f} {t} {}", quote(v.as_bytes())),
+            _ => r.content.clone(),
+        },
+        RecordType::Https | RecordType::Svcb => match (data("priority"), data("target")) {
+            (Some(p), Some(t)) => format!("{p} {t} {}", data("value").unwrap_or_default()),
+            _ => r.content.clone(),
+        },
+        _ => r.content.clone(),
+    };
+    normalize_value(rtype, &raw)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn rec(name: &str, t: &str, content: &str) -> CfRecord {
+        CfRecord {
+            id: format!("{name}-{t}-{content}"),
+            name: name.into(),
+            rtype: t.into(),
+            content: content.into(),
+            ttl: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn carries_values_ttls_and_what_answers_differently() {
+        let mut www = rec("www.example.com", "A", "192.0.2.10");
+        www.proxied = true;
+        let mut mx = rec("example.com", "MX", "mail.example.com");
+        mx.priority = Some(10);
+        mx.ttl = 3600;
+        let mut srv = rec("_sip._tcp.example.com", "SRV", "5 5060 sip.example.com");
+        srv.priority = Some(10);
+        let mut caa = rec("example.com", "CAA", "");
+        caa.data = Some(serde_json::json!({"flags": 0, "tag": "issue", "value": "ca.example.net"}));
+        let mut https = rec("example.com", "HTTPS", "");
+        https.data =
+            Some(serde_json::json!({"priority": 1, "target": ".", "value": "alpn=\"h2\""}));
+        let mut tagged = rec("txt.example.com", "TXT", &"k".repeat(600));
+        tagged.comment = Some("owner: web team".into());
+        tagged.tags = vec!["env:prod".into()];
+        let records = vec![
+            www,
+            mx,
+            srv,
+            caa,
+            https,
+            tagged,
+            rec("example.com", "CNAME", "lb.example.net"),
+            rec("uri.example.com", "URI", "10 1 \"https://example.com/\""),
+            rec("example.com", "NS", "ns1.example.net"),
+        ];
+        let imp = convert("example.com.", &["a.ns.example.".into()], &records);
+        let set = |n: &str, t| &imp.sets[&RecordKey::new(n, t, None)];
+        assert_eq!(set("www.example.com.", RecordType::A).ttl, Some(300));
+        assert_eq!(
+            set("example.com.", RecordType::Mx).values,
+            vec!["10 mail.example.com."]
+        );
+        assert_eq!(set("example.com.", RecordType::Mx).ttl, Some(3600));
+        assert_eq!(
+            set("_sip._tcp.example.com.", RecordType::Srv).values,
+            vec!["10 5 5060 sip.example.com."]
+        );
+        assert_eq!(
+            set("example.com.", RecordType::Caa).values,
+            vec!["0 issue \"ca.example.net\""]
+        );
+        assert!(set("example.com.", RecordType::Https).values[0].starts_with("1 . alpn="));
+        let txt = &set("txt.example.com.", RecordType::Txt).values[0];
+        assert_eq!(
+            txt.matches('"').count(),
+            6,
+            "600 bytes in three strings: {txt}"
+        );
+        assert_eq!(imp.apex_ns, vec!["ns1.example.net."]);
+        let acks: Vec<String> = imp
+            .needs_acknowledgement
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(acks.len(), 2, "{acks:?}");
+        assert!(acks
+            .iter()
+            .any(|a| a.starts_with("www.example.com. A: proxied")));
+        assert!(acks
+            .iter()
+            .any(|a| a.starts_with("example.com. CNAME: a CNAME at the apex")));
+        let skipped: Vec<String> = imp.skipped.iter().map(ToString::to_string).collect();
+        assert!(
+            skipped.iter().any(|s| s.contains("URI records")),
+            "{skipped:?}"
+        );
+        assert!(skipped
+            .iter()
+            .any(|s| s.contains("comment \"owner: web team\"")));
+        assert!(skipped.iter().any(|s| s.contains("tags (env:prod)")));
+        assert!(!imp
+            .sets
+            .contains_key(&RecordKey::new("example.com.", RecordType::Cname, None)));
+    }
+
+    #[test]
+    fn the_zone_nameservers_are_the_rollback_target_when_no_apex_ns_is_listed() {
+        let imp = convert(
+            "example.com.",
+            &[
+                "Ana.NS.Cloudflare.com".into(),
+                "bob.ns.cloudflare.com".into(),
+            ],
+            &[rec("www.example.com", "A", "192.0.2.1")],
+        );
+        assert_eq!(
+            imp.apex_ns,
+            vec!["ana.ns.cloudflare.com.", "bob.ns.cloudflare.com."]
+        );
+    }
+
+    #[test]
+    fn the_api_url_is_https_or_loopback_http() {
+        assert!(check_api_url(DEFAULT_API_URL).is_ok());
+        assert!(check_api_url("http://127.0.0.1:4580/client/v4").is_ok());
+        assert!(check_api_url("http://[::1]:4580").is_ok());
+        assert!(check_api_url("http://api.example.net/client/v4").is_err());
+        assert!(check_api_url("ftp://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn a_bad_token_is_refused_before_any_request() {
+        assert!(check_token("abc def", "X").is_err());
+        assert!(check_token("", "X").is_err());
+        assert!(check_token("Abc-123_x", "X").is_ok());
+    }
+}
