@@ -134,8 +134,7 @@ async fn observe_and_sync(
     let source = match &obj.spec.source {
         None => None,
         Some(_) => {
-            let servers = read.as_ref().map(|r| r.nameservers.as_slice());
-            let verification = source::verify(obj, ctx, &pass, phase, servers).await;
+            let verification = source::verify(obj, ctx, &pass, phase, read.as_ref()).await;
             Some(SourceObservation {
                 import: read.map(source::info),
                 verification,

@@ -64,7 +64,7 @@ pub(super) async fn verify(
     ctx: &Context,
     pass: &SyncPass,
     phase: Phase,
-    imported_servers: Option<&[String]>,
+    read: Option<&SourceRead>,
 ) -> Verification {
     if matches!(phase, Phase::Completed) {
         // The old provider may be gone: nothing left to compare it with.
@@ -88,8 +88,8 @@ pub(super) async fn verify(
     if obj.spec.source.is_none() {
         return Verification::AwaitingSync;
     }
-    let servers = match imported_servers {
-        Some(s) if !s.is_empty() => s.to_vec(),
+    let servers = match read {
+        Some(r) if !r.nameservers.is_empty() => r.nameservers.clone(),
         _ => servers(obj, obj.status.as_ref()),
     };
     if servers.is_empty() {
@@ -98,7 +98,23 @@ pub(super) async fn verify(
     let Ok(origin) = zone::normalize_origin(&obj.spec.domain) else {
         return Verification::AwaitingSync;
     };
-    let asked = verify::questions(desired, &origin);
+    // What the source serves differently by design (a proxied record answers with the
+    // provider's addresses) cannot be proven by its answer: counted as not comparable, and
+    // left to a person's acknowledgement.
+    let differs: std::collections::BTreeSet<(String, String)> = read
+        .map(|r| &r.imported.needs_acknowledgement)
+        .into_iter()
+        .flatten()
+        .map(|s| (s.name.clone(), s.rtype.clone()))
+        .collect();
+    let comparable: zone::RecordMap = desired
+        .iter()
+        .filter(|(k, _)| !differs.contains(&(k.name.clone(), k.rtype.to_string())))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let asked = verify::questions(&comparable, &origin);
     let answers = ctx.source().ask(&servers, &asked).await;
-    Verification::Compared(verify::compare(&origin, desired, current, &answers))
+    let mut c = verify::compare(&origin, &comparable, current, &answers);
+    c.not_comparable += desired.len() - comparable.len();
+    Verification::Compared(c)
 }
