@@ -31,6 +31,8 @@ pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 4;
 const AUTOMATIC_TTL: u32 = 300;
 /// Records per page (Cloudflare's default is 100; fewer pages spend less of the budget).
 const PER_PAGE: u32 = 1000;
+/// Retries of a request that failed on the network or with a 5xx answer.
+const ERROR_RETRIES: u32 = 3;
 /// The largest response body read (a page of records is a few hundred kilobytes).
 const MAX_BODY: usize = 64 << 20;
 
@@ -43,7 +45,8 @@ pub struct CloudflareApi {
     base: String,
     http: Result<HttpClient<Https, Empty<Bytes>>, String>,
     limiter: Arc<DefaultDirectRateLimiter>,
-    /// Retries of a failed or rate-limited request, and the longest wait honoured.
+    /// Rate-limited answers (429) waited out in a row before an import gives up, and the
+    /// longest wait honoured.
     pub retries: u32,
     pub max_wait: Duration,
     pub timeout: Duration,
@@ -203,87 +206,90 @@ pub struct Lister<'a> {
 }
 
 impl Lister<'_> {
-    /// One GET with the budget, retries with backoff on network errors and 5xx, and
-    /// `Retry-After` honoured on 429.
+    /// One GET within the budget: network errors and 5xx answers are retried with backoff
+    /// (`ERROR_RETRIES` times), a 429 waits its `Retry-After` (`retries` times).
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
     ) -> Result<(T, ResultInfo), SourceError> {
-        let http = self.api.http.as_ref().map_err(|e| {
-            SourceError::Unreachable(format!("Cloudflare API client cannot start: {e}"))
-        })?;
         let url = format!("{}{path}", self.api.base);
-        let mut attempt = 0u32;
+        let (mut errors, mut throttled) = (0u32, 0u32);
         loop {
-            attempt += 1;
             self.api.limiter.until_ready().await;
-            let req = hyper::Request::get(&url)
-                .header("authorization", format!("Bearer {}", self.token))
-                .header("accept", "application/json")
-                .header(
-                    "user-agent",
-                    concat!("zoneshift/", env!("CARGO_PKG_VERSION")),
-                )
-                .body(Empty::<Bytes>::new())
-                .map_err(|e| {
-                    SourceError::Unreachable(format!("request {url} (--cloudflare-api-url): {e}"))
-                })?;
-            let sent = tokio::time::timeout(self.api.timeout, async {
-                let resp = http.request(req).await.map_err(|e| e.to_string())?;
-                let status = resp.status();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let body = Limited::new(resp.into_body(), MAX_BODY)
-                    .collect()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .to_bytes();
-                Ok::<_, String>((status, retry_after, body))
-            })
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.api.timeout)));
-            let backoff = Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)))
-                .min(self.api.max_wait);
-            let (status, retry_after, body) = match sent {
-                Ok(r) => r,
-                Err(e) if attempt <= self.api.retries => {
-                    tracing::debug!(%url, error = %e, attempt, "Cloudflare API: retrying");
+            let backoff = Duration::from_millis(500u64 << errors.min(6)).min(self.api.max_wait);
+            match self.send(&url).await? {
+                Err(e) if errors < ERROR_RETRIES => {
+                    errors += 1;
+                    tracing::info!(%url, error = %e, errors, "Cloudflare API: retrying");
                     tokio::time::sleep(backoff).await;
-                    continue;
                 }
                 Err(e) => {
                     return Err(SourceError::Unreachable(format!(
-                        "Cloudflare API {url}: {e} (after {attempt} attempts)"
+                        "Cloudflare API {url}: {e} (tried {} times)",
+                        errors + 1
                     )))
                 }
-            };
-            let code = status.as_u16();
-            if code == 429 || status.is_server_error() {
-                if attempt <= self.api.retries {
-                    let wait = match retry_after {
-                        Some(s) if code == 429 => Duration::from_secs(s).min(self.api.max_wait),
-                        _ => backoff,
-                    };
-                    tracing::info!(%url, status = code, wait_s = wait.as_secs_f64(), attempt, "Cloudflare API: backing off");
+                Ok((status, retry_after, _)) if status.as_u16() == 429 => {
+                    if throttled >= self.api.retries {
+                        return Err(SourceError::Unreachable(format!(
+                            "Cloudflare API is rate-limiting zoneshift (HTTP 429, {} times in a row); the next import tries again",
+                            throttled + 1
+                        )));
+                    }
+                    throttled += 1;
+                    let wait = Duration::from_secs(retry_after.unwrap_or(1)).min(self.api.max_wait);
+                    tracing::info!(%url, wait_s = wait.as_secs(), throttled, "Cloudflare API: rate-limited, waiting Retry-After");
                     tokio::time::sleep(wait).await;
-                    continue;
                 }
-                let what = if code == 429 {
-                    "is rate-limiting zoneshift (HTTP 429); the next import tries again".to_string()
-                } else {
-                    format!("answered HTTP {code}")
-                };
-                return Err(SourceError::Unreachable(format!(
-                    "Cloudflare API {what} after {attempt} attempts"
-                )));
+                Ok((status, _, body)) => return self.read(status, &body),
             }
-            return self.read(status, &body);
         }
     }
 
+    /// Sends one GET; a 5xx answer comes back as an error to retry. The outer error is a
+    /// request that cannot be made at all.
+    async fn send(
+        &self,
+        url: &str,
+    ) -> Result<Result<(hyper::StatusCode, Option<u64>, Bytes), String>, SourceError> {
+        let http = self.api.http.as_ref().map_err(|e| {
+            SourceError::Unreachable(format!("Cloudflare API client cannot start: {e}"))
+        })?;
+        let req = hyper::Request::get(url)
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("accept", "application/json")
+            .header(
+                "user-agent",
+                concat!("zoneshift/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| {
+                SourceError::Unreachable(format!("request {url} (--cloudflare-api-url): {e}"))
+            })?;
+        let sent = tokio::time::timeout(self.api.timeout, async {
+            let resp = http.request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let body = Limited::new(resp.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok::<_, String>((status, retry_after, body))
+        })
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.api.timeout)));
+        Ok(match sent {
+            Ok((status, _, _)) if status.is_server_error() => {
+                Err(format!("HTTP {}", status.as_u16()))
+            }
+            other => other,
+        })
+    }
     /// An answer: the result, or the error it means.
     fn read<T: serde::de::DeserializeOwned>(
         &self,
@@ -756,6 +762,50 @@ mod tests {
         assert!(check_api_url("http://[::1]:4580").is_ok());
         assert!(check_api_url("http://api.example.net/client/v4").is_err());
         assert!(check_api_url("ftp://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn cloudflare_errors_map_to_source_errors() {
+        let api = CloudflareApi::new("http://127.0.0.1:1", 1);
+        let l = Lister {
+            api: &api,
+            token: "t",
+            token_from: "Secret dns/cf key token",
+        };
+        let answer = |code: u16, body: &str| {
+            l.read::<Vec<CfZone>>(hyper::StatusCode::from_u16(code).unwrap(), body.as_bytes())
+        };
+        let err = |code: i64, msg: &str| {
+            format!(
+                r#"{{"success":false,"errors":[{{"code":{code},"message":"{msg}"}}],"messages":[],"result":null}}"#
+            )
+        };
+        let denied = answer(400, &err(1000, "Invalid API Token")).unwrap_err();
+        assert!(matches!(denied, SourceError::AccessDenied(_)), "{denied:?}");
+        assert!(denied.to_string().contains("Secret dns/cf key token"));
+        assert!(matches!(
+            answer(403, &err(10000, "Authentication error")),
+            Err(SourceError::AccessDenied(_))
+        ));
+        assert!(matches!(
+            answer(404, &err(7003, "Could not route")),
+            Err(SourceError::NotFound(_))
+        ));
+        assert!(matches!(
+            answer(400, &err(1004, "bad request")),
+            Err(SourceError::TransferFailed(_))
+        ));
+        assert!(matches!(
+            answer(200, "<html>not json</html>"),
+            Err(SourceError::TransferFailed(_))
+        ));
+        let ok = answer(
+            200,
+            r#"{"success":true,"errors":[],"messages":[],"result":[{"id":"a","name":"example.com"}],"result_info":{"page":1,"total_pages":1,"total_count":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.0[0].name, "example.com");
+        assert_eq!(ok.1.total_count, Some(1));
     }
 
     #[test]
