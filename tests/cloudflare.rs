@@ -212,7 +212,12 @@ async fn a_5000_record_zone_is_imported_with_what_cloudflare_serves_differently(
 
     // The whole migration: synced into moto.
     let w = world(&d, &token).await;
+    let started = Instant::now();
     let m = w.settle("m").await;
+    eprintln!(
+        "MEASURE: first passes (import and sync of 5,000 records into moto): {:?}",
+        started.elapsed()
+    );
     let c = cond(&m, "RecordsSynced");
     assert_eq!(c.status, "True", "{c:?}");
     let s = m.status.as_ref().unwrap();
@@ -464,6 +469,22 @@ fn zoneshift_import_cloudflare_writes_the_manifest_and_says_what_to_acknowledge(
     );
     assert!(err.contains("URI records"), "{err}");
     assert!(err.contains("names the Secret"), "{err}");
+
+    // `zoneshift plan` reads the manifest's Cloudflare source the same way: six sets to create.
+    let path = std::env::temp_dir().join(format!("zs-plan-{d}.yaml"));
+    std::fs::write(&path, &a.stdout).unwrap();
+    let plan = zoneshift(&["plan", "-f", path.to_str().unwrap()], &token);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "{text}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(
+        text.contains("Plan: 6 to create, 0 to update, 0 to delete."),
+        "{text}"
+    );
 
     let inline = [&args[..], &["--inline-records"]].concat();
     let b = zoneshift(&inline, &token);
