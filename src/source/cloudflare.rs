@@ -688,6 +688,8 @@ mod tests {
             rec("example.com", "CNAME", "lb.example.net"),
             rec("uri.example.com", "URI", "10 1 \"https://example.com/\""),
             rec("example.com", "NS", "ns1.example.net"),
+            rec("*.dev.example.com", "A", "192.0.2.30"),
+            rec("other.example.net", "A", "192.0.2.31"),
         ];
         let imp = convert("example.com.", &["a.ns.example.".into()], &records);
         let set = |n: &str, t| &imp.sets[&RecordKey::new(n, t, None)];
@@ -713,6 +715,10 @@ mod tests {
             "600 bytes in three strings: {txt}"
         );
         assert_eq!(imp.apex_ns, vec!["ns1.example.net."]);
+        assert_eq!(
+            set("*.dev.example.com.", RecordType::A).values,
+            vec!["192.0.2.30"]
+        );
         let acks: Vec<String> = imp
             .needs_acknowledgement
             .iter()
@@ -726,6 +732,10 @@ mod tests {
             .iter()
             .any(|a| a.starts_with("example.com. CNAME: a CNAME at the apex")));
         let skipped: Vec<String> = imp.skipped.iter().map(ToString::to_string).collect();
+        assert!(
+            skipped.iter().any(|s| s.contains("outside the zone")),
+            "{skipped:?}"
+        );
         assert!(
             skipped.iter().any(|s| s.contains("URI records")),
             "{skipped:?}"
