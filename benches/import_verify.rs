@@ -15,8 +15,8 @@ use zoneshift::dns::import::import;
 use zoneshift::dns::query::Authorities;
 use zoneshift::dns::transfer::axfr;
 use zoneshift::dns::verify::ask_source;
-use zoneshift::plan::verify::{compare, questions};
 use zoneshift::dns::zonefile;
+use zoneshift::plan::verify::{compare, questions};
 
 #[tokio::main]
 async fn main() {

@@ -458,7 +458,13 @@ async fn route53_domains_mode_switches_through_the_registrar() {
         .event_reasons()
         .await
         .contains(&"RegistrarUpdated".to_string()));
-    let held = w.r53.domains().expect("domains").registrar_nameservers("example.com").await.unwrap();
+    let held = w
+        .r53
+        .domains()
+        .expect("domains")
+        .registrar_nameservers("example.com")
+        .await
+        .unwrap();
     assert_eq!(held, ROUTE53_NS.to_vec());
     // The registry publishes the registrar's nameservers: the switch is seen.
     world(&["publish-registrar", "example.com"]);

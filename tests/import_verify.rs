@@ -12,8 +12,8 @@ use zoneshift::dns::import::{import, Imported};
 use zoneshift::dns::query::Authorities;
 use zoneshift::dns::transfer::{axfr, TransferError};
 use zoneshift::dns::verify::ask_source;
-use zoneshift::plan::verify::{compare, questions, SourceView};
 use zoneshift::dns::{zonefile, TsigKey};
+use zoneshift::plan::verify::{compare, questions, SourceView};
 use zoneshift::route53::caller_reference;
 use zoneshift::zone::{self, normalize_origin, RecordKey, RecordType, SyncMode};
 
