@@ -151,7 +151,7 @@ impl Step<'_> {
         let observer = self.ctx.observer();
         let parent = observer.parent_delegation(&origin).await;
         let route53_answers = observer.answers_for(&route53_nameservers, &origin).await;
-        let servers = super::source::servers(self.obj, Some(status));
+        let servers = super::source::servers(self.obj, self.ctx, Some(status)).await;
         let source_ns_ttl = match servers {
             s if s.is_empty() => Err(
                 "spec.source.nameservers is empty and no import found the parent's delegation"

@@ -41,21 +41,37 @@ pub(super) fn info(read: SourceRead) -> plan::ImportInfo {
     }
 }
 
-/// The source's nameservers: `spec.source.nameservers`, else those the last import found
-/// (from the parent's delegation before the switch; never asked again after it, when the
-/// parent points at Route 53).
-pub(super) fn servers(
+/// The source's nameservers: `spec.source.nameservers`, else those the last import found,
+/// else (a source only asked, never imported) the parent's delegation through the source
+/// port. Never the parent once the switch is asked for: it then points at Route 53.
+pub(super) async fn servers(
     obj: &HostedZoneMigration,
+    ctx: &Context,
     status: Option<&crate::api::HostedZoneMigrationStatus>,
 ) -> Vec<String> {
-    match &obj.spec.source {
-        Some(src) if !src.nameservers.is_empty() => src.nameservers.clone(),
-        Some(_) => status
-            .and_then(|s| s.source.as_ref())
-            .map(|s| s.nameservers.clone())
-            .unwrap_or_default(),
-        None => Vec::new(),
+    let Some(src) = &obj.spec.source else {
+        return Vec::new();
+    };
+    if !src.nameservers.is_empty() {
+        return src.nameservers.clone();
     }
+    let recorded = status
+        .and_then(|s| s.source.as_ref())
+        .map(|s| s.nameservers.clone())
+        .unwrap_or_default();
+    let switching = status
+        .and_then(|s| s.phase)
+        .is_some_and(Phase::switch_requested);
+    if !recorded.is_empty() || switching {
+        return recorded;
+    }
+    let Ok(origin) = zone::normalize_origin(&obj.spec.domain) else {
+        return Vec::new();
+    };
+    ctx.source()
+        .nameservers(&origin, src)
+        .await
+        .unwrap_or_default()
 }
 
 /// Compares the shadow zone with the source, when this pass left the zone settled.
@@ -90,7 +106,7 @@ pub(super) async fn verify(
     }
     let servers = match read {
         Some(r) if !r.nameservers.is_empty() => r.nameservers.clone(),
-        _ => servers(obj, obj.status.as_ref()),
+        _ => servers(obj, ctx, obj.status.as_ref()).await,
     };
     if servers.is_empty() {
         return Verification::NoNameservers;
