@@ -509,3 +509,44 @@ fn zoneshift_import_cloudflare_writes_the_manifest_and_says_what_to_acknowledge(
     let none = zoneshift(&args, "");
     assert!(String::from_utf8_lossy(&none.stderr).contains("CLOUDFLARE_API_TOKEN"));
 }
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported_as_unreachable() {
+    let d = common::unique_domain("cf-5xx");
+    let (_, token) = cf_zone(&d, small_zone(&d));
+    let api = CloudflareApi::new(&api_url(), 50);
+    let lister = Lister {
+        api: &api,
+        token: &token,
+        token_from: "test",
+    };
+    let origin = format!("{d}.");
+    let zone = ZoneRef::Name(d.clone());
+    // Two 503s: retried with backoff, the import succeeds.
+    admin(
+        "POST",
+        "/throttle",
+        Some(json!({"count": 2, "status": 503, "token": token})),
+    );
+    let read = cloudflare::import(&lister, &zone, &origin).await.unwrap();
+    assert_eq!(read.imported.sets.len(), 6);
+    // More than the retries: SourceUnreachable, which the next pass tries again.
+    admin(
+        "POST",
+        "/throttle",
+        Some(json!({"count": 10, "status": 502, "token": token})),
+    );
+    let err = cloudflare::import(&lister, &zone, &origin)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::SourceUnreachable, "{err}");
+    assert!(
+        err.to_string().contains("HTTP 502 (tried 4 times)"),
+        "{err}"
+    );
+    admin(
+        "POST",
+        "/throttle",
+        Some(json!({"count": 0, "token": token})),
+    );
+}

@@ -28,8 +28,9 @@ Admin (no authentication; tests drive it):
   PATCH  /admin/zones/{id}/records/{rid}   change fields
   DELETE /admin/zones/{id}/records/{rid}
   DELETE /admin/zones/{id}/records         empty the zone
-  POST   /admin/throttle            {"count": N, "retry_after": S, "token": T?}: the next N API
-                                    requests (with token T, or any) get 429
+  POST   /admin/throttle            {"count": N, "retry_after": S, "token": T?, "status": 429?}:
+                                    the next N API requests (with token T, or any) get 429 with
+                                    Retry-After S, or the given 5xx status
   GET    /admin/stats               {"requests": n, "throttled": n, "by_path": {...}}
 
 What it does NOT do: write endpoints of the real API (create/update/delete DNS records
@@ -183,26 +184,30 @@ class Handler(BaseHTTPRequestHandler):
         return token
 
     def throttled(self, token):
+        """Whether an injected storm or the rate limit answered instead (the answer is sent)."""
+        status, wait = None, None
         with STATE.lock:
             STATE.stats["requests"] += 1
             storm = STATE.storms.get(token) or STATE.storms.get("*")
             if storm and storm["count"] > 0:
                 storm["count"] -= 1
                 STATE.stats["throttled"] += 1
-                wait = storm["retry_after"]
+                status, wait = storm["status"], storm["retry_after"]
             else:
                 t = time.monotonic()
                 w = [x for x in STATE.window.get(token, []) if t - x < WINDOW]
-                wait = None
                 if len(w) >= LIMIT:
                     STATE.stats["throttled"] += 1
-                    wait = int(WINDOW - (t - w[0])) + 1
+                    status, wait = 429, int(WINDOW - (t - w[0])) + 1
                 else:
                     w.append(t)
                 STATE.window[token] = w
-        if wait is None:
+        if status is None:
             return False
-        self.send(429, error(971, "Please wait and consider throttling your request speed"), {"retry-after": str(wait)})
+        if status == 429:
+            self.send(429, error(971, "Please wait and consider throttling your request speed"), {"retry-after": str(wait)})
+        else:
+            self.send(status, error(10002, "An unknown error has occurred"))
         return True
 
     def api(self, parts, query):
@@ -256,7 +261,8 @@ class Handler(BaseHTTPRequestHandler):
             if parts == ["stats"]:
                 return self.send(200, STATE.stats)
             if parts == ["throttle"] and method == "POST":
-                storm = {"count": int(body["count"]), "retry_after": int(body.get("retry_after", 1))}
+                storm = {"count": int(body["count"]), "retry_after": int(body.get("retry_after", 1)),
+                         "status": int(body.get("status", 429))}
                 STATE.storms[body.get("token", "*")] = storm
                 return self.send(200, storm)
             if parts == ["tokens"] and method == "POST":
