@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := eval "$$(scripts/test-env env)" && eval "$$(scripts/dns-world env)"
 
-.PHONY: demo test replay test-packaging test-env test-env-down lint crd bench e2e e2e-real-cluster
+.PHONY: vocabulary demo test replay test-packaging test-env test-env-down lint crd bench e2e e2e-real-cluster
 
 ## The main job on local defaults: every stand-in up, a whole migration of example.com run
 ## end to end (import, verify, gate, approval, switch, soak, completion), phases printed.
@@ -48,7 +48,7 @@ lint:
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo run --quiet -- crd | diff -u crds/hostedzonemigration.yaml - || { echo "crds/ drifted: run make crd"; exit 1; }
 
-## Regenerate crds/ from src/api.rs, and its copies in the chart and deploy/.
+## Regenerate crds/ from src/api/, and its copies in the chart and deploy/.
 crd:
 	cargo run --quiet -- crd > crds/hostedzonemigration.yaml
 	cp crds/hostedzonemigration.yaml charts/zoneshift/crds/hostedzonemigration.yaml
@@ -70,3 +70,8 @@ test-env-down:
 e2e-real-cluster:
 	cargo build --locked --quiet
 	scripts/e2e-real-cluster
+
+## Regenerate the generated tables of deploy/argocd/health.lua (and its argocd-cm copy) from
+## src/api/vocabulary.rs; tests/vocabulary.rs fails while they differ.
+vocabulary:
+	ZS_BLESS=1 cargo test --quiet --test vocabulary

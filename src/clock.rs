@@ -8,15 +8,14 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> Timestamp;
 }
 
-/// The system's wall clock, in whole seconds: the status carries RFC 3339 times as Kubernetes
-/// writes them (its printers and clients expect second precision), and DNS counts in seconds.
+/// The system's wall clock. The planner rounds what it writes (`plan::time`): instants that
+/// start a wait up, observations down, so no wait ends before the real one.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let now = Timestamp::now();
-        Timestamp::from_second(now.as_second()).unwrap_or(now)
+        Timestamp::now()
     }
 }
 

@@ -83,7 +83,7 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::InvalidSpec(_) => "InvalidSpec",
-            Error::Route53(_) => "Route53Error",
+            Error::Route53(_) => Reason::Route53Error.as_str(),
             Error::Source(_) => "SourceError",
             Error::RoleNotAllowed(_) | Error::AssumeRoleFailed(_) => "RoleError",
             Error::Kube(_) => "KubernetesError",

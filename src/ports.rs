@@ -3,6 +3,7 @@
 //! in-memory fakes of `tests/common/fakes.rs` implement them for the hermetic controller tests.
 
 use crate::api::SourceSpec;
+use crate::dns::DnsError;
 use crate::plan::cutover::{OperationState, ParentView};
 use crate::plan::verify::SourceView;
 use crate::route53::Route53Error;
@@ -164,14 +165,14 @@ pub trait Source: Send + Sync {
         questions: &[(String, RecordType)],
     ) -> BTreeMap<(String, RecordType), SourceView>;
     /// The apex NS TTL the servers serve.
-    async fn apex_ns_ttl(&self, servers: &[String], origin: &str) -> Result<u32, String>;
+    async fn apex_ns_ttl(&self, servers: &[String], origin: &str) -> Result<u32, DnsError>;
 }
 
 /// DNS as a resolver sees it: the parent's delegation and whether nameservers answer.
 #[async_trait]
 pub trait DnsObserver: Send + Sync {
     /// The delegation of `origin` as its parent's servers serve it.
-    async fn parent_delegation(&self, origin: &str) -> Result<ParentView, String>;
+    async fn parent_delegation(&self, origin: &str) -> Result<ParentView, DnsError>;
     /// Whether `servers` (host names) answer authoritatively for `origin`.
-    async fn answers_for(&self, servers: &[String], origin: &str) -> Result<(), String>;
+    async fn answers_for(&self, servers: &[String], origin: &str) -> Result<(), DnsError>;
 }

@@ -110,68 +110,7 @@ pub async fn plan(
 ) -> Result<Plan, String> {
     let spec = &obj.spec;
     let origin = zone::normalize_origin(&spec.domain)?;
-    let (imported, not_carried) = match &spec.source {
-        Some(src) if src.zone_file.is_some() => {
-            let (text, path) = source
-                .zone_file
-                .clone()
-                .ok_or("the manifest imports spec.source.zoneFile from a ConfigMap: pass the zone file with --zone-file")?;
-            let (imp, _) =
-                read_live_zone(&origin, &LiveZone::ZoneFile { text, path }, timeout).await?;
-            (
-                imp.sets,
-                imp.skipped.iter().map(ToString::to_string).collect(),
-            )
-        }
-        Some(src) if src.axfr.is_some() => {
-            let axfr = src.axfr.as_ref().ok_or("no axfr")?;
-            if axfr.tsig_secret_ref.is_some() && source.tsig.is_none() {
-                return Err("the manifest transfers with a TSIG key from a Secret: pass the key file with --tsig".into());
-            }
-            let server = src
-                .nameservers
-                .first()
-                .ok_or("spec.source.axfr needs spec.source.nameservers")?;
-            let (imp, _) = read_live_zone(
-                &origin,
-                &LiveZone::Axfr {
-                    server: server.clone(),
-                    tsig: source.tsig.clone(),
-                },
-                timeout,
-            )
-            .await?;
-            (
-                imp.sets,
-                imp.skipped.iter().map(ToString::to_string).collect(),
-            )
-        }
-        Some(src) if src.cloudflare.is_some() => {
-            let cf = src.cloudflare.as_ref().ok_or("no cloudflare")?;
-            let token = std::env::var("CLOUDFLARE_API_TOKEN").unwrap_or_default();
-            if token.trim().is_empty() {
-                return Err("the manifest imports from Cloudflare (spec.source.cloudflare): set CLOUDFLARE_API_TOKEN to a token with Zone DNS Read".into());
-            }
-            let zone = match (&cf.zone, &cf.zone_id) {
-                (_, Some(id)) => crate::source::cloudflare::ZoneRef::Id(id.clone()),
-                (Some(name), None) => crate::source::cloudflare::ZoneRef::Name(name.clone()),
-                (None, None) => return Err("spec.source.cloudflare: give zone or zoneId".into()),
-            };
-            let api_url = std::env::var("ZS_CLOUDFLARE_API_URL")
-                .unwrap_or_else(|_| crate::source::cloudflare::DEFAULT_API_URL.to_string());
-            let live = LiveZone::Cloudflare {
-                api_url,
-                token: token.trim().to_string(),
-                zone,
-            };
-            let (imp, _) = read_live_zone(&origin, &live, timeout).await?;
-            (
-                imp.sets,
-                imp.skipped.iter().map(ToString::to_string).collect(),
-            )
-        }
-        _ => (RecordMap::new(), Vec::new()),
-    };
+    let (imported, not_carried) = read_source(obj, &origin, source, timeout).await?;
     let desired =
         zone::desired_with_import(&spec.domain, &spec.records, &imported).map_err(|errs| {
             errs.iter()
@@ -179,26 +118,7 @@ pub async fn plan(
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
-    let zone = match zone_id.or(spec.hosted_zone.id.as_deref()) {
-        Some(id) => Some(
-            r53.get_zone(id)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or(format!("hosted zone {id} does not exist"))?,
-        ),
-        None => {
-            let mut zones = r53.zones_named(&origin).await.map_err(|e| e.to_string())?;
-            match zones.len() {
-                0 => None,
-                1 => zones.pop(),
-                n => {
-                    return Err(format!(
-                    "{n} hosted zones are named {origin}: pass the one to compare with --zone-id"
-                ))
-                }
-            }
-        }
-    };
+    let zone = find_zone(r53, zone_id.or(spec.hosted_zone.id.as_deref()), &origin).await?;
     let current = match &zone {
         Some(z) => {
             r53.list_records(&z.id)
@@ -232,6 +152,87 @@ pub async fn plan(
         }
     }
     Ok(p)
+}
+
+/// The source the manifest names, read as the operator would: its sets and what is not
+/// carried.
+async fn read_source(
+    obj: &HostedZoneMigration,
+    origin: &str,
+    source: &SourceOverride,
+    timeout: Duration,
+) -> Result<(RecordMap, Vec<String>), String> {
+    let live = match &obj.spec.source {
+        Some(src) if src.zone_file.is_some() => {
+            let (text, path) = source
+                .zone_file
+                .clone()
+                .ok_or("the manifest imports spec.source.zoneFile from a ConfigMap: pass the zone file with --zone-file")?;
+            LiveZone::ZoneFile { text, path }
+        }
+        Some(src) if src.axfr.is_some() => {
+            let axfr = src.axfr.as_ref().ok_or("no axfr")?;
+            if axfr.tsig_secret_ref.is_some() && source.tsig.is_none() {
+                return Err("the manifest transfers with a TSIG key from a Secret: pass the key file with --tsig".into());
+            }
+            let server = src
+                .nameservers
+                .first()
+                .ok_or("spec.source.axfr needs spec.source.nameservers")?;
+            LiveZone::Axfr {
+                server: server.clone(),
+                tsig: source.tsig.clone(),
+            }
+        }
+        Some(src) if src.cloudflare.is_some() => cloudflare_zone(src)?,
+        _ => return Ok((RecordMap::new(), Vec::new())),
+    };
+    let (imp, _) = read_live_zone(origin, &live, timeout).await?;
+    let not_carried = imp.skipped.iter().map(ToString::to_string).collect();
+    Ok((imp.sets, not_carried))
+}
+
+/// A manifest's Cloudflare source, read with the token in `CLOUDFLARE_API_TOKEN` from
+/// `ZS_CLOUDFLARE_API_URL` (default Cloudflare's API).
+fn cloudflare_zone(src: &crate::api::SourceSpec) -> Result<LiveZone, String> {
+    use crate::source::cloudflare::{ZoneRef, DEFAULT_API_URL};
+    let cf = src.cloudflare.as_ref().ok_or("no cloudflare")?;
+    let token = std::env::var("CLOUDFLARE_API_TOKEN").unwrap_or_default();
+    if token.trim().is_empty() {
+        return Err("the manifest imports from Cloudflare (spec.source.cloudflare): set CLOUDFLARE_API_TOKEN to a token with Zone DNS Read".into());
+    }
+    let zone = match (&cf.zone, &cf.zone_id) {
+        (_, Some(id)) => ZoneRef::Id(id.clone()),
+        (Some(name), None) => ZoneRef::Name(name.clone()),
+        (None, None) => return Err("spec.source.cloudflare: give zone or zoneId".into()),
+    };
+    Ok(LiveZone::Cloudflare {
+        api_url: std::env::var("ZS_CLOUDFLARE_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.into()),
+        token: token.trim().to_string(),
+        zone,
+    })
+}
+
+/// The zone to compare with: the one named, else the one zone with the domain's name.
+async fn find_zone(
+    r53: &Route53,
+    id: Option<&str>,
+    origin: &str,
+) -> Result<Option<crate::ports::Zone>, String> {
+    if let Some(id) = id {
+        let zone = r53.get_zone(id).await.map_err(|e| e.to_string())?;
+        return zone
+            .map(Some)
+            .ok_or(format!("hosted zone {id} does not exist"));
+    }
+    let mut zones = r53.zones_named(origin).await.map_err(|e| e.to_string())?;
+    match zones.len() {
+        0 => Ok(None),
+        1 => Ok(zones.pop()),
+        n => Err(format!(
+            "{n} hosted zones are named {origin}: pass the one to compare with --zone-id"
+        )),
+    }
 }
 
 /// The plan as a person reads it, like `terraform plan`.

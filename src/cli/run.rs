@@ -105,6 +105,28 @@ pub struct Args {
     log_format: LogFormat,
 }
 
+/// The leader elector, when `--leader-election` is on.
+fn elector(args: &Args, client: &kube::Client) -> Option<Arc<Elector>> {
+    args.leader_election.then(|| {
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into());
+        let duration = args.leader_election_lease_duration;
+        Arc::new(Elector::new(
+            client.clone(),
+            LeaseConfig {
+                namespace,
+                name: args.leader_election_lease.clone(),
+                identity: ctx_instance(),
+                duration,
+                renew_every: (duration / 3).max(Duration::from_secs(1)),
+            },
+        ))
+    })
+}
+
 /// Runs the controller until a signal; the exit code.
 pub async fn main(args: Args) -> std::process::ExitCode {
     crate::telemetry::init(args.log_format);
@@ -117,7 +139,8 @@ pub async fn main(args: Args) -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+/// The controller's context from the flags.
+async fn context(args: &Args) -> Result<Context, Box<dyn std::error::Error>> {
     let client = kube::Client::try_default().await?;
     let route53 = Route53::from_env(
         args.route53_endpoint.as_deref(),
@@ -160,6 +183,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             source_probe: args.source_probe_interval,
         },
     };
+    Ok(ctx)
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let ctx = context(&args).await?;
     let ctx = Arc::new(ctx);
     tracing::info!(endpoint = ?args.route53_endpoint, rps = args.route53_rps, namespace = ?args.namespace, "zoneshift controller starting");
 
@@ -183,24 +211,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let elector = args.leader_election.then(|| {
-        let namespace = args
-            .leader_election_namespace
-            .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| "default".into());
-        let duration = args.leader_election_lease_duration;
-        Arc::new(Elector::new(
-            ctx.client.clone(),
-            LeaseConfig {
-                namespace,
-                name: args.leader_election_lease.clone(),
-                identity: ctx_instance(),
-                duration,
-                renew_every: (duration / 3).max(Duration::from_secs(1)),
-            },
-        ))
-    });
+    let elector = elector(&args, &ctx.client);
     if let Some(e) = &elector {
         readiness
             .standby

@@ -146,5 +146,8 @@ async fn observe_and_sync(
 
 /// Seconds from `now` to `at`, at least one.
 pub(super) fn until(now: jiff::Timestamp, at: jiff::Timestamp) -> Duration {
-    Duration::from_secs(at.duration_since(now).as_secs().max(1) as u64)
+    let d = at.duration_since(now);
+    // Rounded up: looking again a fraction early would find the wait not yet over.
+    let secs = d.as_secs() + i64::from(d.subsec_nanos() > 0);
+    Duration::from_secs(secs.max(1) as u64)
 }

@@ -149,15 +149,26 @@ impl Step<'_> {
                 t.and_then(|t| u32::try_from(t).ok())
             });
         let observer = self.ctx.observer();
-        let parent = observer.parent_delegation(&origin).await;
-        let route53_answers = observer.answers_for(&route53_nameservers, &origin).await;
+        let parent = observer
+            .parent_delegation(&origin)
+            .await
+            .map_err(|e| e.to_string());
+        let route53_answers = observer
+            .answers_for(&route53_nameservers, &origin)
+            .await
+            .map_err(|e| e.to_string());
         let servers = super::source::servers(self.obj, self.ctx, Some(status)).await;
         let source_ns_ttl = match servers {
             s if s.is_empty() => Err(
                 "spec.source.nameservers is empty and no import found the parent's delegation"
                     .to_string(),
             ),
-            s => self.ctx.source().apex_ns_ttl(&s, &origin).await,
+            s => self
+                .ctx
+                .source()
+                .apex_ns_ttl(&s, &origin)
+                .await
+                .map_err(|e| e.to_string()),
         };
         let source_failures = match (&source.verification, status.phase) {
             (Verification::Compared(c), Some(Phase::Propagating)) => Some(
@@ -277,7 +288,7 @@ impl Step<'_> {
                 )
             }
             Ok(Requested::AlreadyHeld) => {
-                cut.registrar_held_at = Some(self.now.to_string());
+                cut.registrar_held_at = Some(crate::plan::time::stamp(self.now));
                 format!("Route 53 Domains already holds the nameservers {} (an earlier request's answer was lost).", ns.join(", "))
             }
             Err(e) => {

@@ -232,7 +232,7 @@ async fn reconcile_records(
     let change = batches.last().map(|b| ChangeInfo {
         id: b.change_id.clone(),
         state: b.status.clone(),
-        submitted_at: ctx.clock.now().to_string(),
+        submitted_at: crate::plan::time::stamp(ctx.clock.now()),
         in_sync_at: None,
     });
     if change.as_ref().is_some_and(|c| c.state == "INSYNC") {

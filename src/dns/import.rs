@@ -37,35 +37,14 @@ pub fn import(origin: &str, records: &[Record]) -> Imported {
             rtype: type_name.clone(),
             reason,
         };
-        if name != origin && !name.ends_with(&format!(".{origin}")) {
-            skipped.insert(skip(format!("outside the zone {origin}")));
-            continue;
-        }
-        if DNSSEC_TYPES.contains(&type_name.as_str()) {
-            skipped.insert(skip(
-                "a DNSSEC record of the old provider's signer; Route 53 signs with its own keys once signing is enabled after the move".into(),
-            ));
-            continue;
-        }
-        let Some(rtype) = RecordType::parse(&type_name) else {
-            skipped.insert(skip(format!("Route 53 does not serve {type_name} records")));
-            continue;
+        let rtype = match carried_type(&name, origin, &type_name) {
+            Ok(t) => t,
+            Err(reason) => {
+                skipped.insert(skip(reason));
+                continue;
+            }
         };
-        if name == origin && rtype == RecordType::Soa {
-            if let RData::SOA(soa) = r.data() {
-                out.serial = Some(soa.serial());
-                out.negative_ttl = Some(soa.minimum());
-            }
-            continue;
-        }
-        if name == origin && rtype == RecordType::Ns {
-            if let RData::NS(ns) = r.data() {
-                let ns = normalize_target(&ns.0.to_ascii()).unwrap_or_default();
-                if !out.apex_ns.contains(&ns) {
-                    out.apex_ns.push(ns);
-                }
-                out.apex_ns_ttl = Some(out.apex_ns_ttl.map_or(r.ttl(), |t| t.min(r.ttl())));
-            }
+        if name == origin && observe_apex(&mut out, rtype, r) {
             continue;
         }
         if name == origin && rtype == RecordType::Cname {
@@ -104,6 +83,40 @@ pub fn import(origin: &str, records: &[Record]) -> Imported {
     out.apex_ns.sort();
     out.skipped = skipped.into_iter().collect();
     out
+}
+
+/// The type Route 53 will serve the record as, or why it is not carried.
+fn carried_type(name: &str, origin: &str, type_name: &str) -> Result<RecordType, String> {
+    if name != origin && !name.ends_with(&format!(".{origin}")) {
+        return Err(format!("outside the zone {origin}"));
+    }
+    if DNSSEC_TYPES.contains(&type_name) {
+        return Err("a DNSSEC record of the old provider's signer; Route 53 signs with its own keys once signing is enabled after the move".into());
+    }
+    RecordType::parse(type_name)
+        .ok_or_else(|| format!("Route 53 does not serve {type_name} records"))
+}
+
+/// Keeps the apex SOA and NS as observations (serial, negative TTL, the old delegation);
+/// whether the record was one of them.
+fn observe_apex(out: &mut Imported, rtype: RecordType, r: &Record) -> bool {
+    match (rtype, r.data()) {
+        (RecordType::Soa, RData::SOA(soa)) => {
+            out.serial = Some(soa.serial());
+            out.negative_ttl = Some(soa.minimum());
+            true
+        }
+        (RecordType::Ns, RData::NS(ns)) => {
+            let ns = normalize_target(&ns.0.to_ascii()).unwrap_or_default();
+            if !out.apex_ns.contains(&ns) {
+                out.apex_ns.push(ns);
+            }
+            out.apex_ns_ttl = Some(out.apex_ns_ttl.map_or(r.ttl(), |t| t.min(r.ttl())));
+            true
+        }
+        (RecordType::Soa | RecordType::Ns, _) => true,
+        _ => false,
+    }
 }
 
 /// The mnemonic of a record type, also for types hickory only knows by number.

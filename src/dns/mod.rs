@@ -14,6 +14,23 @@ pub mod zonefile;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// Why a DNS question got no usable answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    /// Not a valid DNS name, or a server that is not an address or a host.
+    #[error("{0}")]
+    BadName(String),
+    /// No server could be reached, or none answered in time (each one's failure is named).
+    #[error("{0}")]
+    Unreachable(String),
+    /// Servers answered, but not with what was asked (no authority, no NS set, no address).
+    #[error("{0}")]
+    NoAnswer(String),
+    /// The local configuration (the system's resolver) is unusable.
+    #[error("{0}")]
+    Config(String),
+}
+
 /// How zoneshift talks to DNS servers.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
@@ -73,7 +90,7 @@ impl TsigKey {
 
 /// Resolves a nameserver given as `ip`, `ip:port`, `[v6]:port`, `host` or `host:port` into the
 /// addresses to ask (port 53 by default). Host names go through the system resolver.
-pub async fn resolve_server(spec: &str) -> Result<Vec<SocketAddr>, String> {
+pub async fn resolve_server(spec: &str) -> Result<Vec<SocketAddr>, DnsError> {
     let s = spec.trim();
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(vec![a]);
@@ -88,10 +105,12 @@ pub async fn resolve_server(spec: &str) -> Result<Vec<SocketAddr>, String> {
     let host = host.trim_end_matches('.');
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| format!("cannot resolve nameserver {spec:?}: {e}"))?
+        .map_err(|e| DnsError::BadName(format!("cannot resolve nameserver {spec:?}: {e}")))?
         .collect();
     if addrs.is_empty() {
-        return Err(format!("nameserver {spec:?} has no address"));
+        return Err(DnsError::NoAnswer(format!(
+            "nameserver {spec:?} has no address"
+        )));
     }
     Ok(addrs)
 }

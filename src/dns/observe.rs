@@ -6,6 +6,7 @@
 //! everything else is asked of the authorities themselves, recursion off.
 
 use super::query::{Answer, Authorities};
+use super::DnsError;
 use crate::plan::cutover::ParentView;
 use crate::zone::normalize_target;
 use hickory_client::client::Client;
@@ -19,15 +20,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The system's resolver, from /etc/resolv.conf.
-pub fn system_resolver() -> Result<SocketAddr, String> {
+pub fn system_resolver() -> Result<SocketAddr, DnsError> {
     let text = std::fs::read_to_string("/etc/resolv.conf")
-        .map_err(|e| format!("/etc/resolv.conf: {e}"))?;
+        .map_err(|e| DnsError::Config(format!("/etc/resolv.conf: {e}")))?;
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
         .filter_map(|a| a.trim().parse::<IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, 53))
         .next()
-        .ok_or_else(|| "/etc/resolv.conf names no nameserver".to_string())
+        .ok_or_else(|| DnsError::Config("/etc/resolv.conf names no nameserver".to_string()))
 }
 
 /// A recursive resolver, asked over TCP.
@@ -38,12 +39,12 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Resolver, String> {
+    pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Resolver, DnsError> {
         let (stream, sender) =
             TcpClientStream::new(addr, None, Some(timeout), TokioRuntimeProvider::new());
         let (client, bg) = Client::with_timeout(stream, sender, timeout, None)
             .await
-            .map_err(|e| format!("resolver {addr}: {e}"))?;
+            .map_err(|e| DnsError::Unreachable(format!("resolver {addr}: {e}")))?;
         tokio::spawn(bg);
         Ok(Resolver {
             addr,
@@ -53,16 +54,21 @@ impl Resolver {
     }
 
     /// The records of `rtype` at `name`; empty for NXDOMAIN or NODATA.
-    pub async fn lookup(&self, name: &str, rtype: RecordType) -> Result<Vec<Record>, String> {
-        let qname = Name::from_str(name).map_err(|e| format!("{name}: {e}"))?;
+    pub async fn lookup(&self, name: &str, rtype: RecordType) -> Result<Vec<Record>, DnsError> {
+        let qname = Name::from_str(name).map_err(|e| DnsError::BadName(format!("{name}: {e}")))?;
         let mut options = DnsRequestOptions::default();
         options.recursion_desired = true;
         let q = Query::query(qname.clone(), rtype);
         let resp =
             tokio::time::timeout(self.timeout, self.client.lookup(q, options).first_answer())
                 .await
-                .map_err(|_| format!("resolver {} timed out on {name} {rtype}", self.addr))?
-                .map_err(|e| format!("resolver {}: {e}", self.addr))?;
+                .map_err(|_| {
+                    DnsError::Unreachable(format!(
+                        "resolver {} timed out on {name} {rtype}",
+                        self.addr
+                    ))
+                })?
+                .map_err(|e| DnsError::Unreachable(format!("resolver {}: {e}", self.addr)))?;
         match resp.response_code() {
             ResponseCode::NoError | ResponseCode::NXDomain => Ok(resp
                 .answers()
@@ -70,15 +76,15 @@ impl Resolver {
                 .filter(|r| r.record_type() == rtype)
                 .cloned()
                 .collect()),
-            other => Err(format!(
+            other => Err(DnsError::NoAnswer(format!(
                 "resolver {} answered {other} for {name} {rtype}",
                 self.addr
-            )),
+            ))),
         }
     }
 
     /// The addresses of a host name.
-    pub async fn addresses(&self, host: &str) -> Result<Vec<SocketAddr>, String> {
+    pub async fn addresses(&self, host: &str) -> Result<Vec<SocketAddr>, DnsError> {
         let records = self.lookup(host, RecordType::A).await?;
         let addrs: Vec<SocketAddr> = records
             .iter()
@@ -88,14 +94,17 @@ impl Resolver {
             })
             .collect();
         if addrs.is_empty() {
-            return Err(format!("{host} has no address"));
+            return Err(DnsError::NoAnswer(format!("{host} has no address")));
         }
         Ok(addrs)
     }
 
     /// The nameservers of the zone that holds `origin`'s delegation: the closest enclosing
     /// name with an NS set.
-    pub async fn parent_servers(&self, origin: &str) -> Result<(String, Vec<SocketAddr>), String> {
+    pub async fn parent_servers(
+        &self,
+        origin: &str,
+    ) -> Result<(String, Vec<SocketAddr>), DnsError> {
         let mut parent = origin
             .split_once('.')
             .map(|(_, rest)| rest.to_string())
@@ -112,9 +121,9 @@ impl Resolver {
                     }
                 }
                 if addrs.is_empty() {
-                    return Err(format!(
+                    return Err(DnsError::NoAnswer(format!(
                         "no nameserver of the parent zone {parent} has an address"
-                    ));
+                    )));
                 }
                 return Ok((parent, addrs));
             }
@@ -123,7 +132,9 @@ impl Resolver {
                 .map(|(_, rest)| rest.to_string())
                 .unwrap_or_default();
         }
-        Err(format!("no parent zone found for {origin}"))
+        Err(DnsError::NoAnswer(format!(
+            "no parent zone found for {origin}"
+        )))
     }
 }
 
@@ -148,7 +159,7 @@ pub async fn delegated_servers(
     resolver: &Resolver,
     origin: &str,
     timeout: Duration,
-) -> Result<(Vec<String>, Vec<SocketAddr>), String> {
+) -> Result<(Vec<String>, Vec<SocketAddr>), DnsError> {
     let mut parent = origin
         .split_once('.')
         .map(|(_, rest)| rest.to_string())
@@ -167,13 +178,15 @@ pub async fn delegated_servers(
                 .map(|(_, rest)| rest.to_string())
                 .unwrap_or_default();
         } else if parent_addrs.is_empty() {
-            return Err(format!(
+            return Err(DnsError::NoAnswer(format!(
                 "no nameserver of the parent zone {parent} has an address"
-            ));
+            )));
         }
     }
     if parent_addrs.is_empty() {
-        return Err(format!("no parent zone found for {origin}"));
+        return Err(DnsError::NoAnswer(format!(
+            "no parent zone found for {origin}"
+        )));
     }
     let mut names = Vec::new();
     let mut failures = Vec::new();
@@ -193,10 +206,10 @@ pub async fn delegated_servers(
     names.sort();
     names.dedup();
     if names.is_empty() {
-        return Err(format!(
+        return Err(DnsError::NoAnswer(format!(
             "the parent zone {parent} serves no delegation for {origin}: {}",
             failures.join("; ")
-        ));
+        )));
     }
     let mut addrs = Vec::new();
     for n in &names {
@@ -205,10 +218,10 @@ pub async fn delegated_servers(
     addrs.sort();
     addrs.dedup();
     if addrs.is_empty() {
-        return Err(format!(
+        return Err(DnsError::NoAnswer(format!(
             "the nameservers the parent delegates {origin} to have no address: {}",
             names.join(", ")
-        ));
+        )));
     }
     Ok((names, addrs))
 }
@@ -218,7 +231,7 @@ pub async fn parent_delegation(
     resolver: &Resolver,
     origin: &str,
     timeout: Duration,
-) -> Result<ParentView, String> {
+) -> Result<ParentView, DnsError> {
     let (parent, addrs) = resolver.parent_servers(origin).await?;
     let auth = Authorities::connect(&addrs, timeout).await;
     let (ns_records, ttl) = match auth.ask(origin, RecordType::NS).await? {
@@ -227,9 +240,9 @@ pub async fn parent_delegation(
             (r, ttl)
         }
         _ => {
-            return Err(format!(
+            return Err(DnsError::NoAnswer(format!(
                 "the parent zone {parent} has no delegation for {origin}"
-            ))
+            )))
         }
     };
     let mut nameservers: Vec<String> = ns_records
@@ -245,9 +258,9 @@ pub async fn parent_delegation(
         Ok(Answer::Authoritative(r)) => r.iter().map(|r| r.data().to_string()).collect(),
         Ok(_) => Vec::new(),
         Err(e) => {
-            return Err(format!(
+            return Err(DnsError::Unreachable(format!(
                 "the parent zone {parent} did not answer for DS: {e}"
-            ))
+            )))
         }
     };
     Ok(ParentView {
@@ -258,17 +271,17 @@ pub async fn parent_delegation(
 }
 
 /// The apex NS TTL that a zone's own nameservers serve.
-pub async fn apex_ns_ttl(auth: &Authorities, origin: &str) -> Result<u32, String> {
+pub async fn apex_ns_ttl(auth: &Authorities, origin: &str) -> Result<u32, DnsError> {
     match auth.ask(origin, RecordType::NS).await? {
         Answer::Authoritative(r) if !r.is_empty() => {
             Ok(r.iter().map(Record::ttl).min().unwrap_or(0))
         }
-        Answer::Authoritative(_) | Answer::NxDomain => {
-            Err(format!("the nameservers serve no NS set for {origin}"))
-        }
-        Answer::Referral(_) => Err(format!(
+        Answer::Authoritative(_) | Answer::NxDomain => Err(DnsError::NoAnswer(format!(
+            "the nameservers serve no NS set for {origin}"
+        ))),
+        Answer::Referral(_) => Err(DnsError::NoAnswer(format!(
             "the nameservers are not authoritative for {origin}"
-        )),
+        ))),
     }
 }
 
@@ -278,25 +291,25 @@ pub async fn answers_for(
     servers: &[String],
     origin: &str,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), DnsError> {
     let mut addrs = Vec::new();
     let mut failures = Vec::new();
     for s in servers {
         match resolver.addresses(s.trim_end_matches('.')).await {
             Ok(a) => addrs.extend(a),
-            Err(e) => failures.push(e),
+            Err(e) => failures.push(e.to_string()),
         }
     }
     if addrs.is_empty() {
-        return Err(failures.join("; "));
+        return Err(DnsError::Unreachable(failures.join("; ")));
     }
     let auth = Authorities::connect(&addrs, timeout).await;
     match auth.ask(origin, RecordType::SOA).await? {
         Answer::Authoritative(r) if !r.is_empty() => Ok(()),
-        _ => Err(format!(
+        _ => Err(DnsError::NoAnswer(format!(
             "{} do not serve the SOA of {origin}",
             servers.join(", ")
-        )),
+        ))),
     }
 }
 
@@ -311,7 +324,7 @@ impl ResolverObserver {
         Self { resolver, timeout }
     }
 
-    pub async fn connect(&self) -> Result<Resolver, String> {
+    pub async fn connect(&self) -> Result<Resolver, DnsError> {
         let addr = match self.resolver {
             Some(a) => a,
             None => system_resolver()?,
@@ -322,11 +335,11 @@ impl ResolverObserver {
 
 #[async_trait::async_trait]
 impl crate::ports::DnsObserver for ResolverObserver {
-    async fn parent_delegation(&self, origin: &str) -> Result<ParentView, String> {
+    async fn parent_delegation(&self, origin: &str) -> Result<ParentView, DnsError> {
         parent_delegation(&self.connect().await?, origin, self.timeout).await
     }
 
-    async fn answers_for(&self, servers: &[String], origin: &str) -> Result<(), String> {
+    async fn answers_for(&self, servers: &[String], origin: &str) -> Result<(), DnsError> {
         answers_for(&self.connect().await?, servers, origin, self.timeout).await
     }
 }

@@ -1,6 +1,7 @@
 //! Authoritative queries to a zone's own nameservers: recursion off, answers read only when
 //! the server says it is authoritative (the `aa` flag), or a referral at a delegation.
 
+use super::DnsError;
 use hickory_client::client::Client;
 use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
@@ -68,8 +69,8 @@ impl Authorities {
 
     /// Asks each server in turn until one answers authoritatively (or with a referral); the
     /// error lists what every server did.
-    pub async fn ask(&self, name: &str, rtype: RecordType) -> Result<Answer, String> {
-        let qname = Name::from_str(name).map_err(|e| format!("{name}: {e}"))?;
+    pub async fn ask(&self, name: &str, rtype: RecordType) -> Result<Answer, DnsError> {
+        let qname = Name::from_str(name).map_err(|e| DnsError::BadName(format!("{name}: {e}")))?;
         let mut failures = Vec::new();
         for (addr, client) in &self.servers {
             let Some(client) = client else {
@@ -122,6 +123,6 @@ impl Authorities {
                 other => failures.push(format!("{addr}: {other}")),
             }
         }
-        Err(failures.join("; "))
+        Err(DnsError::Unreachable(failures.join("; ")))
     }
 }

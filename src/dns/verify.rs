@@ -25,7 +25,7 @@ pub async fn ask_source(
                     to_view(rtype, &records)
                 }
                 Ok(Answer::NxDomain) => SourceView::Nothing,
-                Err(e) => SourceView::Unanswered(e),
+                Err(e) => SourceView::Unanswered(e.to_string()),
             };
             ((name, rtype), view)
         })

@@ -4,8 +4,9 @@
 //!
 //! Every timestamp lives in the status, so a restart at any instant resumes where it stopped.
 
-use super::gate::{self, plus, ts, Gate};
+use super::gate::{self, Gate};
 use super::set_condition;
+use super::time::{self, parse as ts, plus};
 use crate::api::{
     ConditionType, CutoverMode, CutoverSpec, CutoverStatus, DelegationStatus,
     HostedZoneMigrationSpec, HostedZoneMigrationStatus, Phase, Reason,
@@ -219,7 +220,7 @@ impl Step<'_> {
         if let Ok(ttl) = self.obs.source_ns_ttl {
             let t = self.s.observed_ttls.get_or_insert_with(Default::default);
             t.source_ns = Some(i64::from(ttl));
-            t.observed_at = Some(now.to_string());
+            t.observed_at = Some(time::stamp(now));
         }
     }
 
@@ -313,7 +314,7 @@ impl Step<'_> {
             "Every condition of the gate holds and the cutover is approved.",
         );
         self.s.phase = Some(Phase::CuttingOver);
-        self.cut.requested_at = Some(self.now.to_string());
+        self.cut.requested_at = Some(time::stamp(self.now));
         let route53_set = self.obs.route53_nameservers.clone();
         match self.spec.mode {
             CutoverMode::Route53Domains => {
@@ -388,7 +389,7 @@ impl Step<'_> {
 
     fn enter_propagating(&mut self) {
         let now = self.now;
-        let switched = ts(&self.cut.switched_at).unwrap_or(now);
+        let switched = ts(&self.cut.switched_at).unwrap_or(time::start(now));
         self.cut.switched_at = Some(switched.to_string());
         let horizon = self
             .cut
@@ -474,7 +475,7 @@ impl Step<'_> {
 
     fn complete(&mut self, releasable: Timestamp) {
         self.s.phase = Some(Phase::Completed);
-        self.cut.completed_at = Some(self.now.to_string());
+        self.cut.completed_at = Some(time::stamp(self.now));
         self.set(ConditionType::Propagated, true, Reason::Released, &format!(
             "Every cached copy of the old delegation has expired (since {releasable}); the old provider may be decommissioned."
         ));
@@ -516,7 +517,7 @@ impl Step<'_> {
         let previous = self.cut.previous_nameservers.clone();
         if self.parent_serves(&previous) {
             self.s.phase = Some(Phase::RolledBack);
-            self.cut.rolled_back_at = Some(self.now.to_string());
+            self.cut.rolled_back_at = Some(time::start(self.now).to_string());
             let msg = format!(
                 "The parent serves the previous nameservers again ({}).",
                 previous.join(", ")
@@ -572,7 +573,7 @@ fn record_delegation(
     now: Timestamp,
 ) {
     let d = s.delegation.get_or_insert_with(DelegationStatus::default);
-    d.observed_at = Some(now.to_string());
+    d.observed_at = Some(time::stamp(now));
     match parent {
         Ok(p) => {
             d.parent_nameservers = p.nameservers.clone();
@@ -629,6 +630,7 @@ mod tests {
                 final_nameserver_ttl: 172_800,
                 minimum_soak: "30m".into(),
                 rollback: false,
+                ..Default::default()
             },
             ..Default::default()
         }

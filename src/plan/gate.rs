@@ -4,8 +4,9 @@
 //! the switch, not only the first thing that holds it.
 
 use super::cutover::Observation;
+use super::time::{self, parse as ts, plus};
 use crate::api::{CutoverSpec, CutoverStatus, GateCheckStatus, Reason};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 /// The checks, in the order a person fixes what they report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,7 +191,7 @@ pub fn track_source_ns_ttl(
             cut.source_ns_lowered_since = None;
         }
         Ok(_) => {
-            let since = ts(&cut.source_ns_lowered_since).unwrap_or(now);
+            let since = ts(&cut.source_ns_lowered_since).unwrap_or(time::start(now));
             cut.source_ns_lowered_since = Some(since.to_string());
         }
         Err(_) => {}
@@ -329,13 +330,4 @@ fn approved(i: &Inputs) -> State {
         Reason::AwaitingApproval,
         "Approve the switch: set spec.cutover.approved to true.",
     )
-}
-
-pub(crate) fn ts(s: &Option<String>) -> Option<Timestamp> {
-    s.as_deref().and_then(|t| t.parse().ok())
-}
-
-pub(crate) fn plus(t: Timestamp, secs: u64) -> Timestamp {
-    t.checked_add(SignedDuration::from_secs(secs.min(i64::MAX as u64) as i64))
-        .unwrap_or(t)
 }

@@ -10,6 +10,7 @@ pub mod cutover;
 pub mod gate;
 pub mod status;
 pub mod sync;
+pub mod time;
 pub mod verify;
 
 pub use status::{set_condition, summarize};

@@ -49,11 +49,11 @@ fn set_condition_raw(
             let last = if c.status == status {
                 c.last_transition_time.clone()
             } else {
-                now.to_string()
+                super::time::stamp(now)
             };
             *c = new(last);
         }
-        None => conditions.push(new(now.to_string())),
+        None => conditions.push(new(super::time::stamp(now))),
     }
 }
 

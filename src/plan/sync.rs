@@ -180,7 +180,7 @@ fn synced(
     }
     if let Some(c) = change.as_mut() {
         if c.state == "INSYNC" && c.in_sync_at.is_none() {
-            c.in_sync_at = Some(pass.now.to_string());
+            c.in_sync_at = Some(super::time::start(pass.now).to_string());
         }
     }
     if change.is_some() {
@@ -253,7 +253,7 @@ fn record_import(s: &mut HostedZoneMigrationStatus, imp: &ImportInfo, now: Times
         imported: imp.imported as i64,
         skipped: imp.skipped.iter().take(50).cloned().collect(),
         skipped_count: imp.skipped.len() as i64,
-        imported_at: Some(now.to_string()),
+        imported_at: Some(super::time::stamp(now)),
         nameservers: imp.nameservers.clone(),
     });
     // The rollback target is the delegation before the switch: recorded until then.
@@ -266,7 +266,7 @@ fn record_import(s: &mut HostedZoneMigrationStatus, imp: &ImportInfo, now: Times
     if let Some(ttl) = imp.apex_ns_ttl {
         let t = s.observed_ttls.get_or_insert_with(Default::default);
         t.source_ns = Some(i64::from(ttl));
-        t.observed_at = Some(now.to_string());
+        t.observed_at = Some(super::time::stamp(now));
     }
 }
 
@@ -284,7 +284,7 @@ fn record_comparison(s: &mut HostedZoneMigrationStatus, c: &Comparison, now: Tim
         ttl_differences: c.ttl_differences.len() as i64,
         not_comparable: c.not_comparable as i64,
         mismatches: listed,
-        checked_at: Some(now.to_string()),
+        checked_at: Some(super::time::stamp(now)),
     });
 }
 

@@ -26,7 +26,7 @@ pub async fn transfer(
         let addrs = match resolve_server(server).await {
             Ok(a) => a,
             Err(e) => {
-                failures.push(e);
+                failures.push(e.to_string());
                 continue;
             }
         };

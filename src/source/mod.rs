@@ -13,7 +13,7 @@ pub mod zonefile;
 
 use crate::api::{Reason, SourceSpec};
 use crate::dns::query::Authorities;
-use crate::dns::{observe, resolve_server, verify, Settings};
+use crate::dns::{observe, resolve_server, verify, DnsError, Settings};
 use crate::plan::verify::SourceView;
 use crate::ports::SourceRead;
 use crate::zone::RecordType;
@@ -114,8 +114,10 @@ impl KubeSource {
 /// `--resolver` (or the system's resolver).
 pub async fn delegated_nameservers(dns: &Settings, origin: &str) -> Result<Vec<String>, String> {
     let observer = observe::ResolverObserver::new(dns.resolver, dns.timeout);
-    let resolver = observer.connect().await?;
-    let (_, addrs) = observe::delegated_servers(&resolver, origin, dns.timeout).await?;
+    let resolver = observer.connect().await.map_err(|e| e.to_string())?;
+    let (_, addrs) = observe::delegated_servers(&resolver, origin, dns.timeout)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(addrs.iter().map(ToString::to_string).collect())
 }
 
@@ -194,32 +196,32 @@ impl crate::ports::Source for KubeSource {
             Ok(auth) => verify::ask_source(&auth, questions, self.dns.concurrency).await,
             Err(e) => questions
                 .iter()
-                .map(|q| (q.clone(), SourceView::Unanswered(e.clone())))
+                .map(|q| (q.clone(), SourceView::Unanswered(e.to_string())))
                 .collect(),
         }
     }
 
-    async fn apex_ns_ttl(&self, servers: &[String], origin: &str) -> Result<u32, String> {
+    async fn apex_ns_ttl(&self, servers: &[String], origin: &str) -> Result<u32, DnsError> {
         let auth = authorities(servers, self.dns.timeout).await?;
         observe::apex_ns_ttl(&auth, origin).await
     }
 }
 
 /// Connections to the source's nameservers; the error names every one that did not resolve.
-pub async fn authorities(servers: &[String], timeout: Duration) -> Result<Authorities, String> {
+pub async fn authorities(servers: &[String], timeout: Duration) -> Result<Authorities, DnsError> {
     let mut addrs = Vec::new();
     let mut failures = Vec::new();
     for server in servers {
         match resolve_server(server).await {
             Ok(a) => addrs.extend(a),
-            Err(e) => failures.push(e),
+            Err(e) => failures.push(e.to_string()),
         }
     }
     if addrs.is_empty() {
         return Err(if failures.is_empty() {
-            "spec.source.nameservers is empty".to_string()
+            DnsError::BadName("spec.source.nameservers is empty".to_string())
         } else {
-            failures.join("; ")
+            DnsError::Unreachable(failures.join("; "))
         });
     }
     Ok(Authorities::connect(&addrs, timeout).await)

@@ -187,41 +187,9 @@ pub(crate) fn record_from_spec(origin: &str, r: &RecordSpec) -> Result<RecordSet
     let (ttl, values, alias) = match (&r.alias, r.values.is_empty()) {
         (Some(_), false) => return Err("set either values or alias, not both".into()),
         (None, true) => return Err("a record needs values or an alias".into()),
-        (Some(a), true) => {
-            if r.ttl.is_some() {
-                return Err("an alias record has no TTL: Route 53 uses the target's".into());
-            }
-            let dns_name =
-                normalize_target(&a.dns_name).map_err(|p| format!("alias.dnsName: {p}"))?;
-            if a.hosted_zone_id.trim().is_empty() {
-                return Err("alias.hostedZoneId is empty".into());
-            }
-            let alias = Alias {
-                dns_name,
-                hosted_zone_id: a
-                    .hosted_zone_id
-                    .trim()
-                    .trim_start_matches("/hostedzone/")
-                    .to_string(),
-                evaluate_target_health: a.evaluate_target_health,
-            };
-            (None, Vec::new(), Some(alias))
-        }
+        (Some(a), true) => (None, Vec::new(), Some(alias_from_spec(r, a)?)),
         (None, false) => {
-            let ttl = match r.ttl {
-                None => DEFAULT_TTL,
-                Some(t) if (0..=MAX_TTL).contains(&t) => t as u32,
-                Some(t) => return Err(format!("TTL {t} is out of range 0..={MAX_TTL}")),
-            };
-            let mut values = Vec::with_capacity(r.values.len());
-            for (j, v) in r.values.iter().enumerate() {
-                values.push(normalize_value(rtype, v).map_err(|p| format!("values[{j}]: {p}"))?);
-            }
-            values.sort();
-            values.dedup();
-            if rtype == RecordType::Cname && values.len() > 1 {
-                return Err("a CNAME has exactly one value".into());
-            }
+            let (ttl, values) = values_from_spec(r, rtype)?;
             (Some(ttl), values, None)
         }
     };
@@ -233,6 +201,44 @@ pub(crate) fn record_from_spec(origin: &str, r: &RecordSpec) -> Result<RecordSet
         alias,
         routing,
     })
+}
+
+fn alias_from_spec(r: &RecordSpec, a: &crate::api::AliasSpec) -> Result<Alias, String> {
+    if r.ttl.is_some() {
+        return Err("an alias record has no TTL: Route 53 uses the target's".into());
+    }
+    let dns_name = normalize_target(&a.dns_name).map_err(|p| format!("alias.dnsName: {p}"))?;
+    if a.hosted_zone_id.trim().is_empty() {
+        return Err("alias.hostedZoneId is empty".into());
+    }
+    Ok(Alias {
+        dns_name,
+        hosted_zone_id: a
+            .hosted_zone_id
+            .trim()
+            .trim_start_matches("/hostedzone/")
+            .to_string(),
+        evaluate_target_health: a.evaluate_target_health,
+    })
+}
+
+/// The TTL and the normalised, sorted, distinct values of a record with values.
+fn values_from_spec(r: &RecordSpec, rtype: RecordType) -> Result<(u32, Vec<String>), String> {
+    let ttl = match r.ttl {
+        None => DEFAULT_TTL,
+        Some(t) if (0..=MAX_TTL).contains(&t) => t as u32,
+        Some(t) => return Err(format!("TTL {t} is out of range 0..={MAX_TTL}")),
+    };
+    let mut values = Vec::with_capacity(r.values.len());
+    for (j, v) in r.values.iter().enumerate() {
+        values.push(normalize_value(rtype, v).map_err(|p| format!("values[{j}]: {p}"))?);
+    }
+    values.sort();
+    values.dedup();
+    if rtype == RecordType::Cname && values.len() > 1 {
+        return Err("a CNAME has exactly one value".into());
+    }
+    Ok((ttl, values))
 }
 
 fn routing_from_spec(r: &RecordSpec) -> Result<Routing, String> {

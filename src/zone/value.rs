@@ -22,119 +22,14 @@ pub fn normalize_value(rtype: RecordType, value: &str) -> Result<String, String>
             let [name] = exact::<1>(&t, v, "a domain name")?;
             normalize_target(&name.text)
         }
-        RecordType::Mx => {
-            let t = tokens(v)?;
-            let [pref, exchange] = exact::<2>(&t, v, "PREFERENCE EXCHANGE")?;
-            Ok(format!(
-                "{} {}",
-                number::<u16>(&pref.text, "preference")?,
-                normalize_target(&exchange.text)?
-            ))
-        }
-        RecordType::Srv => {
-            let t = tokens(v)?;
-            let [prio, weight, port, target] = exact::<4>(&t, v, "PRIORITY WEIGHT PORT TARGET")?;
-            Ok(format!(
-                "{} {} {} {}",
-                number::<u16>(&prio.text, "priority")?,
-                number::<u16>(&weight.text, "weight")?,
-                number::<u16>(&port.text, "port")?,
-                normalize_target(&target.text)?
-            ))
-        }
-        RecordType::Caa => {
-            let t = tokens(v)?;
-            let [flags, tag, val] = exact::<3>(&t, v, "FLAGS TAG \"VALUE\"")?;
-            let tag_text = tag.text.to_ascii_lowercase();
-            if tag_text.is_empty() || !tag_text.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(format!("CAA tag {:?} must be letters and digits", tag.text));
-            }
-            Ok(format!(
-                "{} {} {}",
-                number::<u8>(&flags.text, "flags")?,
-                tag_text,
-                quote(val.text.as_bytes())
-            ))
-        }
-        RecordType::Ds => {
-            let t = tokens(v)?;
-            if t.len() < 4 {
-                return Err(format!("{v:?} is not KEYTAG ALGORITHM DIGESTTYPE DIGEST"));
-            }
-            Ok(format!(
-                "{} {} {} {}",
-                number::<u16>(&t[0].text, "key tag")?,
-                number::<u8>(&t[1].text, "algorithm")?,
-                number::<u8>(&t[2].text, "digest type")?,
-                hex(&t[3..], "digest")?
-            ))
-        }
-        RecordType::Sshfp => {
-            let t = tokens(v)?;
-            if t.len() < 3 {
-                return Err(format!("{v:?} is not ALGORITHM TYPE FINGERPRINT"));
-            }
-            Ok(format!(
-                "{} {} {}",
-                number::<u8>(&t[0].text, "algorithm")?,
-                number::<u8>(&t[1].text, "fingerprint type")?,
-                hex(&t[2..], "fingerprint")?
-            ))
-        }
-        RecordType::Tlsa => {
-            let t = tokens(v)?;
-            if t.len() < 4 {
-                return Err(format!("{v:?} is not USAGE SELECTOR MATCHING-TYPE DATA"));
-            }
-            Ok(format!(
-                "{} {} {} {}",
-                number::<u8>(&t[0].text, "usage")?,
-                number::<u8>(&t[1].text, "selector")?,
-                number::<u8>(&t[2].text, "matching type")?,
-                hex(&t[3..], "certificate data")?
-            ))
-        }
-        RecordType::Naptr => {
-            let t = tokens(v)?;
-            let [order, pref, flags, service, regexp, replacement] = exact::<6>(
-                &t,
-                v,
-                "ORDER PREFERENCE \"FLAGS\" \"SERVICE\" \"REGEXP\" REPLACEMENT",
-            )?;
-            Ok(format!(
-                "{} {} {} {} {} {}",
-                number::<u16>(&order.text, "order")?,
-                number::<u16>(&pref.text, "preference")?,
-                quote(flags.text.to_ascii_uppercase().as_bytes()),
-                quote(service.text.as_bytes()),
-                quote(regexp.text.as_bytes()),
-                normalize_target(&replacement.text)?
-            ))
-        }
-        RecordType::Svcb | RecordType::Https => {
-            let t = tokens(v)?;
-            if t.len() < 2 {
-                return Err(format!("{v:?} is not PRIORITY TARGET [PARAMS...]"));
-            }
-            let mut out = format!(
-                "{} {}",
-                number::<u16>(&t[0].text, "priority")?,
-                normalize_target(&t[1].text)?
-            );
-            for p in &t[2..] {
-                out.push(' ');
-                // Keys are case-insensitive; values are kept as written.
-                match p.text.split_once('=') {
-                    Some((k, val)) => {
-                        out.push_str(&k.to_ascii_lowercase());
-                        out.push('=');
-                        out.push_str(val);
-                    }
-                    None => out.push_str(&p.text.to_ascii_lowercase()),
-                }
-            }
-            Ok(out)
-        }
+        RecordType::Mx => mx(v),
+        RecordType::Srv => srv(v),
+        RecordType::Caa => caa(v),
+        RecordType::Ds => ds(v),
+        RecordType::Sshfp => sshfp(v),
+        RecordType::Tlsa => tlsa(v),
+        RecordType::Naptr => naptr(v),
+        RecordType::Svcb | RecordType::Https => svcb(v),
         RecordType::Txt | RecordType::Spf => {
             let strings = txt_strings(value)?;
             Ok(strings
@@ -143,22 +38,145 @@ pub fn normalize_value(rtype: RecordType, value: &str) -> Result<String, String>
                 .collect::<Vec<_>>()
                 .join(" "))
         }
-        RecordType::Soa => {
-            let t = tokens(v)?;
-            let [mname, rname, a, b, c, d, e] =
-                exact::<7>(&t, v, "MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM")?;
-            Ok(format!(
-                "{} {} {} {} {} {} {}",
-                normalize_target(&mname.text)?,
-                normalize_target(&rname.text)?,
-                number::<u32>(&a.text, "serial")?,
-                number::<u32>(&b.text, "refresh")?,
-                number::<u32>(&c.text, "retry")?,
-                number::<u32>(&d.text, "expire")?,
-                number::<u32>(&e.text, "minimum")?
-            ))
+        RecordType::Soa => soa(v),
+    }
+}
+
+fn mx(v: &str) -> Result<String, String> {
+    let t = tokens(v)?;
+    let [pref, exchange] = exact::<2>(&t, v, "PREFERENCE EXCHANGE")?;
+    Ok(format!(
+        "{} {}",
+        number::<u16>(&pref.text, "preference")?,
+        normalize_target(&exchange.text)?
+    ))
+}
+
+fn srv(v: &str) -> Result<String, String> {
+    let t = tokens(v)?;
+    let [prio, weight, port, target] = exact::<4>(&t, v, "PRIORITY WEIGHT PORT TARGET")?;
+    Ok(format!(
+        "{} {} {} {}",
+        number::<u16>(&prio.text, "priority")?,
+        number::<u16>(&weight.text, "weight")?,
+        number::<u16>(&port.text, "port")?,
+        normalize_target(&target.text)?
+    ))
+}
+
+fn caa(v: &str) -> Result<String, String> {
+    let t = tokens(v)?;
+    let [flags, tag, val] = exact::<3>(&t, v, "FLAGS TAG \"VALUE\"")?;
+    let tag_text = tag.text.to_ascii_lowercase();
+    if tag_text.is_empty() || !tag_text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!("CAA tag {:?} must be letters and digits", tag.text));
+    }
+    Ok(format!(
+        "{} {} {}",
+        number::<u8>(&flags.text, "flags")?,
+        tag_text,
+        quote(val.text.as_bytes())
+    ))
+}
+
+fn ds(v: &str) -> Result<String, String> {
+    let t = tokens(v)?;
+    if t.len() < 4 {
+        return Err(format!("{v:?} is not KEYTAG ALGORITHM DIGESTTYPE DIGEST"));
+    }
+    Ok(format!(
+        "{} {} {} {}",
+        number::<u16>(&t[0].text, "key tag")?,
+        number::<u8>(&t[1].text, "algorithm")?,
+        number::<u8>(&t[2].text, "digest type")?,
+        hex(&t[3..], "digest")?
+    ))
+}
+
+fn sshfp(v: &str) -> Result<String, String> {
+    let t = tokens(v)?;
+    if t.len() < 3 {
+        return Err(format!("{v:?} is not ALGORITHM TYPE FINGERPRINT"));
+    }
+    Ok(format!(
+        "{} {} {}",
+        number::<u8>(&t[0].text, "algorithm")?,
+        number::<u8>(&t[1].text, "fingerprint type")?,
+        hex(&t[2..], "fingerprint")?
+    ))
+}
+
+fn tlsa(v: &str) -> Result<String, String> {
+    let t = tokens(v)?;
+    if t.len() < 4 {
+        return Err(format!("{v:?} is not USAGE SELECTOR MATCHING-TYPE DATA"));
+    }
+    Ok(format!(
+        "{} {} {} {}",
+        number::<u8>(&t[0].text, "usage")?,
+        number::<u8>(&t[1].text, "selector")?,
+        number::<u8>(&t[2].text, "matching type")?,
+        hex(&t[3..], "certificate data")?
+    ))
+}
+
+fn naptr(v: &str) -> Result<String, String> {
+    let t = tokens(v)?;
+    let [order, pref, flags, service, regexp, replacement] = exact::<6>(
+        &t,
+        v,
+        "ORDER PREFERENCE \"FLAGS\" \"SERVICE\" \"REGEXP\" REPLACEMENT",
+    )?;
+    Ok(format!(
+        "{} {} {} {} {} {}",
+        number::<u16>(&order.text, "order")?,
+        number::<u16>(&pref.text, "preference")?,
+        quote(flags.text.to_ascii_uppercase().as_bytes()),
+        quote(service.text.as_bytes()),
+        quote(regexp.text.as_bytes()),
+        normalize_target(&replacement.text)?
+    ))
+}
+
+fn svcb(v: &str) -> Result<String, String> {
+    let t = tokens(v)?;
+    if t.len() < 2 {
+        return Err(format!("{v:?} is not PRIORITY TARGET [PARAMS...]"));
+    }
+    let mut out = format!(
+        "{} {}",
+        number::<u16>(&t[0].text, "priority")?,
+        normalize_target(&t[1].text)?
+    );
+    for p in &t[2..] {
+        out.push(' ');
+        // Keys are case-insensitive; values are kept as written.
+        match p.text.split_once('=') {
+            Some((k, val)) => {
+                out.push_str(&k.to_ascii_lowercase());
+                out.push('=');
+                out.push_str(val);
+            }
+            None => out.push_str(&p.text.to_ascii_lowercase()),
         }
     }
+    Ok(out)
+}
+
+fn soa(v: &str) -> Result<String, String> {
+    let t = tokens(v)?;
+    let [mname, rname, a, b, c, d, e] =
+        exact::<7>(&t, v, "MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM")?;
+    Ok(format!(
+        "{} {} {} {} {} {} {}",
+        normalize_target(&mname.text)?,
+        normalize_target(&rname.text)?,
+        number::<u32>(&a.text, "serial")?,
+        number::<u32>(&b.text, "refresh")?,
+        number::<u32>(&c.text, "retry")?,
+        number::<u32>(&d.text, "expire")?,
+        number::<u32>(&e.text, "minimum")?
+    ))
 }
 
 /// The character strings of a TXT value, each at most 255 bytes.

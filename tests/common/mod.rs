@@ -3,6 +3,7 @@
 //! message saying so, it never skips.
 #![allow(dead_code)]
 
+pub mod fakes;
 pub mod world;
 
 use std::sync::atomic::{AtomicU32, Ordering};

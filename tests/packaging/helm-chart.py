@@ -100,7 +100,7 @@ def main() -> None:
         # Every flag: values.yaml has it, documents it, and passes it.
         flags = main_rs_flags()
         t.check(set(FLAG_VALUES) == set(flags), "every flag of `zoneshift run` has a value in values.yaml (FLAG_VALUES)",
-                f"src/main.rs: {sorted(flags)}; here: {sorted(FLAG_VALUES)}")
+                f"src/cli/run.rs: {sorted(flags)}; here: {sorted(FLAG_VALUES)}")
         for flag, (key, _) in FLAG_VALUES.items():
             t.check(key in defaults["operator"] and f"# {flag}:" in values_text,
                     f"values.yaml has operator.{key} and documents it as {flag}")

@@ -112,7 +112,7 @@ def main() -> None:
     labels = set()
     bodies = [p.read_text().split("#[cfg(test)]")[0] for p in (ROOT / "src").rglob("*.rs")]
     for body in bodies:
-        labels |= set(re.findall(r'self\s*\.\s*call\(\s*"(\w+)"', body))
+        labels |= set(re.findall(r'(?:self|self\s*\.\s*budget)\s*\.\s*call\(\s*"(\w+)"', body))
     by_method = set().union(*calls.values())
     t.check(labels == by_method, "the operations found by method name are the ones the adapter labels",
             f"by method: {sorted(by_method)}; labels: {sorted(labels)}")

@@ -174,46 +174,25 @@ def check_rbac(t: Tally, label: str, rules: list[dict]) -> None:
 
 # --- Condition reasons ----------------------------------------------------------------------
 #
-# Every capitalised string literal in the files that write conditions (outside unit tests) is a
-# condition reason with a known health, or one of the other names below. A new reason fails this
-# test until it is placed, here and in health.lua (and described in docs/migration-runbook.md).
-# The health is the one deploy/argocd/health.lua gives a resource whose Ready condition carries
-# the reason (True reasons: Healthy).
-REASON_HEALTH = {
-    # True: the condition holds (Ready True only for InSync and Completed).
-    "InSync": "Healthy", "ZoneAvailable": "Healthy", "Verified": "Healthy", "GateOpen": "Healthy",
-    "Switched": "Healthy", "Released": "Healthy", "Answering": "Healthy", "Completed": "Healthy",
-    # zoneshift goes on by itself, or waits for a gate, a TTL or the registrar.
-    "Reconciling": "Progressing", "Progressing": "Progressing", "ChangePending": "Progressing",
-    "ZoneNotReady": "Progressing", "AwaitingSync": "Progressing", "AwaitingVerification": "Progressing",
-    "Route53NotAnswering": "Progressing", "LoweringTtl": "Progressing", "LoweringRoute53Ttl": "Progressing", "WaitingForTtlExpiry": "Progressing",
-    "RollbackRequested": "Progressing", "NotSwitched": "Progressing", "AwaitingRegistrar": "Progressing",
-    "Soaking": "Progressing", "RollingBack": "Progressing",
-    # Waiting for a person, on purpose.
-    "AwaitingApproval": "Suspended",
-    # An invalid spec or source, an error, or a person must act.
-    "InvalidRecord": "Degraded", "DeleteThresholdExceeded": "Degraded", "ChangeRejected": "Degraded",
-    "Route53Error": "Degraded", "ZoneConflict": "Degraded", "NoUid": "Degraded",
-    "SourceNotFound": "Degraded", "InvalidZoneFile": "Degraded", "TransferFailed": "Degraded",
-    "SourceUnreachable": "Degraded", "NoSourceNameservers": "Degraded", "Mismatch": "Degraded",
-    "SourceNsTtlUnknown": "Degraded", "ParentUnreachable": "Degraded", "DSPresent": "Degraded",
-    "SwitchedBeforeGate": "Degraded", "SwitchedBeforeApproval": "Degraded", "RegistrarError": "Degraded",
-    "RoleNotAllowed": "Degraded", "AssumeRoleFailed": "Degraded",
-    "PartialDelegation": "Degraded", "DelegationChanged": "Degraded", "SourceUnhealthy": "Degraded",
-    "RolledBack": "Degraded",
-}
-# The reasons of Stalled and Reconciling when they are False: they say nothing is wrong or in
-# progress, and carry no health of their own.
-KSTATUS_IDLE_REASONS = {"NotStalled", "Idle"}
-# Event reasons and actions (kubectl describe shows them; health does not read events), AWS
-# error codes the code tests for, and status words.
-NOT_CONDITION_REASONS = {
-    "ChangesApplied", "ZoneCreated", "ZoneRetained", "RecordsDeleted", "ZoneNotEmpty", "ZoneDeleted",
-    "ShadowMismatch", "SwitchNameservers", "NameserverTtlSet", "RegistrarUpdated",
-    "ApplyChanges", "CreateZone", "Cleanup", "Cutover", "Sync", "Validate", "Verify",
-    "DuplicateRequest",
-    "True", "False", "INSYNC", "PENDING",
-} | KSTATUS_IDLE_REASONS
+# The vocabulary is spelled once, in src/api/vocabulary.rs; `zoneshift vocabulary` prints it. The
+# health of a reason is the one deploy/argocd/health.lua must give a resource whose Ready
+# condition carries it (tests/vocabulary.rs keeps health.lua's tables generated from it).
+
+def vocabulary() -> dict:
+    """The condition types, reasons and phases, from the binary (built when missing)."""
+    import json
+    binary = ROOT / "target/debug/zoneshift"
+    if not binary.exists():
+        subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, check=True)
+    out = subprocess.run([str(binary), "vocabulary"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+VOCABULARY = vocabulary()
+CONDITION_TYPES = set(VOCABULARY["conditions"])
+REASON_HEALTH = {r["reason"]: r["health"] for r in VOCABULARY["reasons"] if r["health"] != "EventOnly"}
+# Event reasons: kubectl describe shows them; health does not read events.
+NOT_CONDITION_REASONS = {r["reason"] for r in VOCABULARY["reasons"] if r["health"] == "EventOnly"}
 
 # --- AWS operations -------------------------------------------------------------------------
 

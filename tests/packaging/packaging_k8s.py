@@ -24,9 +24,9 @@ COMMON_LABELS = SELECTOR_KEYS | {"app.kubernetes.io/component", "app.kubernetes.
 
 
 def main_rs_flags() -> dict[str, str | None]:
-    """The long flags of `zoneshift run` (src/main.rs) and their environment variables."""
-    text = (ROOT / "src/main.rs").read_text()
-    body = text[text.index("struct RunArgs"):]
+    """The long flags of `zoneshift run` (src/cli/run.rs) and their environment variables."""
+    text = (ROOT / "src/cli/run.rs").read_text()
+    body = text[text.index("pub struct Args"):]
     body = body[:body.index("\n}\n")]
     flags: dict[str, str | None] = {}
     for attrs, field in re.findall(r"((?:#\[arg\([^\]]*\)\]\s*)+)(?:pub\s+)?(\w+)\s*:", body):
@@ -78,12 +78,12 @@ def check_hardening(t: Tally, label: str, deploy: dict) -> None:
 
 
 def check_args(t: Tally, label: str, deploy: dict) -> None:
-    """Every flag passed exists in src/main.rs; nothing is invented."""
+    """Every flag passed exists in src/cli/run.rs; nothing is invented."""
     known = main_rs_flags()
     args = container(deploy).get("args", [])
     t.check(args[:1] == ["run"], f"{label}: runs `zoneshift run`")
     passed = [a.split("=", 1)[0] for a in args[1:] if a.startswith("--")]
-    t.check(set(passed) <= set(known), f"{label}: every flag passed exists in src/main.rs",
+    t.check(set(passed) <= set(known), f"{label}: every flag passed exists in src/cli/run.rs",
             f"unknown: {sorted(set(passed) - set(known))}")
 
 

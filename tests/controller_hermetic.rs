@@ -1,0 +1,367 @@
+//! The hermetic tier of the controller: `reconcile` driven step by step against in-memory
+//! fakes of the ports (tests/common/fakes.rs), a stateful fake Kubernetes API and a clock the
+//! test moves. No server of any kind: the real adapters have their own tests against moto,
+//! BIND, Knot and Unbound.
+
+mod common;
+
+use common::fakes::*;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube_fake_client::ClientBuilder;
+use std::sync::Arc;
+use std::time::Duration;
+use zoneshift::api::*;
+use zoneshift::clock::ManualClock;
+use zoneshift::controller::{reconcile, Aws, Context, FINALIZER};
+use zoneshift::plan::Timing;
+use zoneshift::zone::{RecordKey, RecordMap, RecordSet, RecordType, Routing};
+
+const OLD: [&str; 2] = ["ns1.old-provider.net.", "ns2.old-provider.net."];
+
+struct Hermetic {
+    clock: ManualClock,
+    api: Api<HostedZoneMigration>,
+    events: Api<Event>,
+    ctx: Arc<Context>,
+    route53: FakeRoute53,
+    registrar: FakeRegistrar,
+    source: FakeSource,
+    parent: FakeDns,
+}
+
+fn set(name: &str, t: RecordType, values: &[&str]) -> RecordSet {
+    RecordSet {
+        key: RecordKey::new(name, t, None),
+        ttl: Some(300),
+        values: values.iter().map(|s| s.to_string()).collect(),
+        alias: None,
+        routing: Routing::default(),
+    }
+}
+
+fn live_zone() -> RecordMap {
+    [
+        set("www.example.com.", RecordType::A, &["192.0.2.1"]),
+        set("example.com.", RecordType::Mx, &["10 mail.example.com."]),
+        set("mail.example.com.", RecordType::A, &["192.0.2.25"]),
+    ]
+    .into_iter()
+    .map(|s| (s.key.clone(), s))
+    .collect()
+}
+
+fn migration(mode: CutoverMode) -> HostedZoneMigration {
+    let mut m = HostedZoneMigration::new(
+        "example-com",
+        HostedZoneMigrationSpec {
+            domain: "example.com".into(),
+            source: Some(SourceSpec {
+                nameservers: vec!["192.0.2.53".into()],
+                axfr: Some(AxfrSource::default()),
+                ..Default::default()
+            }),
+            cutover: CutoverSpec {
+                mode,
+                approved: false,
+                lowered_nameserver_ttl: 60,
+                final_nameserver_ttl: 172_800,
+                minimum_soak: "10m".into(),
+                rollback: false,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    m.metadata.namespace = Some("dns".into());
+    m.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
+    m
+}
+
+impl Hermetic {
+    async fn new(obj: HostedZoneMigration, source_ns_ttl: u32) -> Hermetic {
+        let client = ClientBuilder::new()
+            .with_resource::<HostedZoneMigration>()
+            .with_status_subresource::<HostedZoneMigration>()
+            .with_resource::<Event>()
+            .with_object(obj)
+            .build()
+            .await
+            .expect("fake client");
+        let route53 = FakeRoute53::default();
+        let parent = FakeDns::new(&OLD, 3600);
+        let registrar = FakeRegistrar::default();
+        registrar.0.lock().expect("lock").parent = Some(parent.clone());
+        let source = FakeSource::new(live_zone(), source_ns_ttl);
+        let clock = ManualClock::new("2026-12-01T00:00:00Z".parse().expect("t"));
+        let aws = Aws {
+            route53: Arc::new(route53.clone()),
+            registrar: Some(Arc::new(registrar.clone())),
+        };
+        let mut ctx = Context::with_ports(
+            client.clone(),
+            aws,
+            Arc::new(clock.clone()),
+            Timing::default(),
+            "hermetic".into(),
+        );
+        ctx.source_port = Some(Arc::new(source.clone()));
+        ctx.dns_port = Some(Arc::new(parent.clone()));
+        Hermetic {
+            clock,
+            api: Api::namespaced(client.clone(), "dns"),
+            events: Api::namespaced(client, "dns"),
+            ctx: Arc::new(ctx),
+            route53,
+            registrar,
+            source,
+            parent,
+        }
+    }
+
+    async fn get(&self) -> HostedZoneMigration {
+        self.api.get("example-com").await.expect("get")
+    }
+
+    async fn reconcile(&self) -> kube::runtime::controller::Action {
+        reconcile(Arc::new(self.get().await), self.ctx.clone())
+            .await
+            .expect("reconcile")
+    }
+
+    async fn status(&self) -> HostedZoneMigrationStatus {
+        self.get().await.status.expect("status")
+    }
+
+    async fn patch_cutover(&self, cutover: serde_json::Value) {
+        let patch = serde_json::json!({ "spec": { "cutover": cutover } });
+        self.api
+            .patch("example-com", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .expect("patch");
+    }
+
+    async fn events(&self) -> Vec<String> {
+        let list = self
+            .events
+            .list(&ListParams::default())
+            .await
+            .expect("events");
+        list.items.into_iter().filter_map(|e| e.reason).collect()
+    }
+}
+
+fn reason(s: &HostedZoneMigrationStatus, t: ConditionType) -> String {
+    s.condition(t).map(|c| c.reason.clone()).unwrap_or_default()
+}
+
+fn gate(s: &HostedZoneMigrationStatus) -> Vec<(String, String)> {
+    let cut = s.cutover.as_ref().expect("cutover");
+    cut.gate
+        .iter()
+        .map(|g| (g.name.clone(), g.state.clone()))
+        .collect()
+}
+
+/// The whole migration in Manual mode: sync, verify, the gate with every check listed, the
+/// wait for the old NS TTL, approval, the switch seen at the parent, the soak, completion.
+#[tokio::test]
+async fn a_whole_migration_through_the_ports() {
+    let w = Hermetic::new(migration(CutoverMode::Manual), 60).await;
+    // The source still serves its old NS TTL of 3600 s at the first look.
+    w.source.0.lock().expect("lock").ns_ttl = 3600;
+    // The first pass writes the records; the next finds nothing to change, verifies and
+    // lowers the Route 53 NS TTL; the third sees it lowered.
+    for _ in 0..3 {
+        w.reconcile().await;
+    }
+    let s = w.status().await;
+    assert_eq!(reason(&s, ConditionType::RecordsSynced), "InSync");
+    let zone = s.hosted_zone_id.clone().expect("zone");
+    assert_eq!(
+        w.route53.records(&zone).len(),
+        4,
+        "3 imported sets and the apex NS"
+    );
+    assert_eq!(reason(&s, ConditionType::ShadowVerified), "Verified");
+    assert_eq!(s.phase, Some(Phase::AwaitingCutover));
+    assert_eq!(reason(&s, ConditionType::CutoverReady), "LoweringTtl");
+    // Every check is listed, not only the first that holds.
+    let g = gate(&s);
+    assert_eq!(g.len(), 10, "{g:?}");
+    assert!(
+        g.contains(&("SourceNsTtlLowered".into(), "Block".into())),
+        "{g:?}"
+    );
+    assert!(g.contains(&("Approved".into(), "Block".into())), "{g:?}");
+    assert!(
+        g.contains(&("RecordsSynced".into(), "Pass".into())),
+        "{g:?}"
+    );
+
+    // The old provider lowers its NS TTL: the gate waits for the old 3600 s to pass.
+    w.source.0.lock().expect("lock").ns_ttl = 60;
+    w.clock.advance(Duration::from_secs(10));
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(
+        reason(&s, ConditionType::CutoverReady),
+        "WaitingForTtlExpiry"
+    );
+    let waiting = s
+        .cutover
+        .as_ref()
+        .expect("cutover")
+        .gate
+        .iter()
+        .find(|g| g.name == "OldNsTtlExpired")
+        .cloned()
+        .expect("check");
+    assert_eq!(waiting.state, "Wait");
+    assert_eq!(waiting.until.as_deref(), Some("2026-12-01T01:00:10Z"));
+
+    w.clock.advance(Duration::from_secs(3600));
+    w.reconcile().await;
+    assert_eq!(
+        reason(&w.status().await, ConditionType::CutoverReady),
+        "AwaitingApproval"
+    );
+    assert_eq!(
+        reason(&w.status().await, ConditionType::Ready),
+        "AwaitingApproval"
+    );
+
+    w.patch_cutover(serde_json::json!({"approved": true})).await;
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(s.phase, Some(Phase::CuttingOver));
+    assert!(w.events().await.contains(&"SwitchNameservers".to_string()));
+
+    // A person switches the registrar; the parent serves Route 53.
+    let ns: Vec<String> = ROUTE53_NS.iter().map(|s| s.to_string()).collect();
+    w.parent.delegate(&ns);
+    w.clock.advance(Duration::from_secs(30));
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(s.phase, Some(Phase::Propagating));
+    let cut = s.cutover.clone().expect("cutover");
+    let switched: jiff::Timestamp = cut.switched_at.expect("switchedAt").parse().expect("t");
+    let releasable: jiff::Timestamp = cut
+        .old_provider_releasable_at
+        .expect("releasable")
+        .parse()
+        .expect("t");
+    // The parent's 3600 s delegation TTL is the horizon (above the 10 m soak).
+    assert_eq!(releasable.duration_since(switched).as_secs(), 3600);
+
+    w.clock.advance(Duration::from_secs(3600));
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(s.phase, Some(Phase::Completed));
+    assert_eq!(reason(&s, ConditionType::Ready), "Completed");
+    // The Route 53 NS TTL is raised to the final one.
+    let apex = RecordKey::new("example.com.", RecordType::Ns, None);
+    assert_eq!(w.route53.records(&zone)[&apex].ttl, Some(172_800));
+}
+
+/// A record Route 53 would refuse writes nothing at all, not even the zone.
+#[tokio::test]
+async fn an_invalid_record_writes_nothing() {
+    let mut m = migration(CutoverMode::Manual);
+    m.spec.records = vec![RecordSpec {
+        name: "bad".into(),
+        type_: "A".into(),
+        values: vec!["not-an-address".into()],
+        ..Default::default()
+    }];
+    let w = Hermetic::new(m, 60).await;
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(reason(&s, ConditionType::RecordsSynced), "InvalidRecord");
+    assert!(s
+        .condition(ConditionType::RecordsSynced)
+        .expect("c")
+        .message
+        .contains("records[0]"));
+    assert_eq!(w.route53.writes(), 0);
+    assert!(s.is_true(ConditionType::Stalled));
+}
+
+/// A source that cannot be read changes nothing in Route 53: a partial import would delete
+/// what it missed.
+#[tokio::test]
+async fn an_unreadable_source_changes_nothing() {
+    let w = Hermetic::new(migration(CutoverMode::Manual), 60).await;
+    w.reconcile().await;
+    let writes = w.route53.writes();
+    w.source.0.lock().expect("lock").import = None;
+    w.clock.advance(Duration::from_secs(600));
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(reason(&s, ConditionType::RecordsSynced), "TransferFailed");
+    assert_eq!(w.route53.writes(), writes);
+}
+
+/// Route 53 Domains: a request whose answer was lost (DuplicateRequest) while the registrar
+/// already holds the new nameservers is done: recorded as such, not asked again.
+#[tokio::test]
+async fn a_lost_registrar_answer_is_a_state_not_a_loop() {
+    let w = Hermetic::new(migration(CutoverMode::Route53Domains), 60).await;
+    for _ in 0..3 {
+        w.reconcile().await;
+    }
+    w.clock.advance(Duration::from_secs(3700));
+    w.registrar.0.lock().expect("lock").lose_next_answer = true;
+    // The parent does not follow at once this time: the registrar applies, the answer is lost.
+    w.registrar.0.lock().expect("lock").parent = None;
+    w.patch_cutover(serde_json::json!({"approved": true})).await;
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(
+        s.phase,
+        Some(Phase::CuttingOver),
+        "{:?}",
+        s.condition(ConditionType::CutoverReady)
+    );
+    let cut = s.cutover.clone().expect("cutover");
+    assert!(cut.registrar_held_at.is_some(), "{cut:?}");
+    assert_eq!(cut.operation_id, None);
+    for _ in 0..3 {
+        w.clock.advance(Duration::from_secs(30));
+        w.reconcile().await;
+    }
+    assert_eq!(
+        w.registrar.0.lock().expect("lock").requests,
+        1,
+        "asked once"
+    );
+    let ns: Vec<String> = ROUTE53_NS.iter().map(|s| s.to_string()).collect();
+    w.parent.delegate(&ns);
+    w.clock.advance(Duration::from_secs(30));
+    w.reconcile().await;
+    assert_eq!(w.status().await.phase, Some(Phase::Propagating));
+}
+
+/// A transient Route 53 failure backs off and the next pass completes the sync.
+#[tokio::test]
+async fn a_throttled_write_is_retried_by_the_next_pass() {
+    let w = Hermetic::new(migration(CutoverMode::Manual), 60).await;
+    w.route53
+        .0
+        .lock()
+        .expect("lock")
+        .fail_next
+        .insert("ChangeResourceRecordSets", (1, "Throttling".into()));
+    let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
+    assert!(
+        r.is_err(),
+        "the failure is returned for the error policy's backoff"
+    );
+    let s = w.status().await;
+    assert_eq!(reason(&s, ConditionType::RecordsSynced), "ChangeRejected");
+    w.reconcile().await;
+    assert_eq!(
+        reason(&w.status().await, ConditionType::RecordsSynced),
+        "InSync"
+    );
+}
