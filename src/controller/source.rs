@@ -114,18 +114,13 @@ pub(super) async fn verify(
     let Ok(origin) = zone::normalize_origin(&obj.spec.domain) else {
         return Verification::AwaitingSync;
     };
-    // What the source serves differently by design (a proxied record answers with the
-    // provider's addresses) cannot be proven by its answer: counted as not comparable, and
-    // left to a person's acknowledgement.
-    let differs: std::collections::BTreeSet<(String, String)> = read
-        .map(|r| &r.imported.needs_acknowledgement)
-        .into_iter()
-        .flatten()
-        .map(|s| (s.name.clone(), s.rtype.clone()))
-        .collect();
+    let differs = answers_differ(obj, read, &origin);
     let comparable: zone::RecordMap = desired
         .iter()
-        .filter(|(k, _)| !differs.contains(&(k.name.clone(), k.rtype.to_string())))
+        .filter(|(k, _)| {
+            !differs.contains(&(k.name.clone(), k.rtype.to_string()))
+                && !differs.contains(&(k.name.clone(), "*".to_string()))
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let asked = verify::questions(&comparable, &origin);
@@ -133,4 +128,83 @@ pub(super) async fn verify(
     let mut c = verify::compare(&origin, &comparable, current, &answers);
     c.not_comparable += desired.len() - comparable.len();
     Verification::Compared(c)
+}
+
+/// The (name, type) pairs the source serves differently by design (a proxied record answers
+/// with the provider's addresses), which its answer cannot prove: counted as not comparable
+/// and left to a person. An import lists them; after the switch, when nothing is imported, the
+/// records acknowledged in `spec.cutover.acknowledge` stand for them (type `*`: every type).
+fn answers_differ(
+    obj: &HostedZoneMigration,
+    read: Option<&SourceRead>,
+    origin: &str,
+) -> std::collections::BTreeSet<(String, String)> {
+    match read {
+        Some(r) => r
+            .imported
+            .needs_acknowledgement
+            .iter()
+            .map(|s| (s.name.clone(), s.rtype.clone()))
+            .collect(),
+        None => obj
+            .spec
+            .cutover
+            .acknowledge
+            .iter()
+            .filter_map(|a| {
+                let name = zone::normalize_name(&a.name, origin).ok()?;
+                Some((name, a.type_.to_ascii_uppercase()))
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::api::{Acknowledgement, HostedZoneMigrationSpec};
+    use crate::zone::{Imported, Skipped};
+
+    #[test]
+    fn what_answers_differently_comes_from_the_import_else_from_the_acknowledgements() {
+        let mut obj = HostedZoneMigration::new(
+            "m",
+            HostedZoneMigrationSpec {
+                domain: "example.com".into(),
+                ..Default::default()
+            },
+        );
+        obj.spec.cutover.acknowledge = vec![
+            Acknowledgement {
+                name: "www".into(),
+                type_: "A".into(),
+                why: "proxied at Cloudflare".into(),
+            },
+            Acknowledgement {
+                name: "@".into(),
+                type_: "*".into(),
+                why: "flattened".into(),
+            },
+        ];
+        let o = "example.com.";
+        let after_switch = answers_differ(&obj, None, o);
+        assert!(after_switch.contains(&("www.example.com.".into(), "A".into())));
+        assert!(after_switch.contains(&("example.com.".into(), "*".into())));
+        let read = SourceRead {
+            imported: Imported {
+                needs_acknowledgement: vec![Skipped {
+                    name: "api.example.com.".into(),
+                    rtype: "AAAA".into(),
+                    reason: "proxied".into(),
+                }],
+                ..Default::default()
+            },
+            from: "test".into(),
+            nameservers: vec![],
+        };
+        let imported = answers_differ(&obj, Some(&read), o);
+        assert_eq!(imported.len(), 1);
+        assert!(imported.contains(&("api.example.com.".into(), "AAAA".into())));
+    }
 }
