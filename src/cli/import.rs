@@ -188,7 +188,6 @@ pub fn relative(name: &str, origin: &str) -> String {
 
 /// Prints the manifest; the exit code.
 pub async fn main(args: Args) -> std::process::ExitCode {
-    use super::LiveZone;
     let fail = |m: String| {
         eprintln!("zoneshift import: {m}");
         std::process::ExitCode::FAILURE
@@ -197,41 +196,9 @@ pub async fn main(args: Args) -> std::process::ExitCode {
         Ok(o) => o,
         Err(e) => return fail(format!("--domain: {e}")),
     };
-    let source = match (&args.axfr, &args.zone_file) {
-        _ if args.cloudflare => {
-            let token = std::env::var("CLOUDFLARE_API_TOKEN").unwrap_or_default();
-            if token.trim().is_empty() {
-                return fail("--cloudflare needs the API token in the environment variable CLOUDFLARE_API_TOKEN".into());
-            }
-            LiveZone::Cloudflare {
-                api_url: args.cloudflare_api_url.clone(),
-                token: token.trim().to_string(),
-                zone: match &args.cloudflare_zone_id {
-                    Some(id) => crate::source::cloudflare::ZoneRef::Id(id.clone()),
-                    None => crate::source::cloudflare::ZoneRef::Name(
-                        origin.trim_end_matches('.').to_string(),
-                    ),
-                },
-            }
-        }
-        (Some(server), _) => {
-            let tsig = match args.tsig.as_deref().map(super::read_tsig).transpose() {
-                Ok(k) => k,
-                Err(e) => return fail(format!("--tsig {e}")),
-            };
-            LiveZone::Axfr {
-                server: server.clone(),
-                tsig,
-            }
-        }
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) => LiveZone::ZoneFile {
-                text,
-                path: path.display().to_string(),
-            },
-            Err(e) => return fail(format!("{}: {e}", path.display())),
-        },
-        (None, None) => return fail("give --axfr or --zone-file".into()),
+    let source = match live_zone(&args, &origin) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -249,28 +216,9 @@ pub async fn main(args: Args) -> std::process::ExitCode {
     for s in &imported.needs_acknowledgement {
         eprintln!("zoneshift import: answers differently from Route 53, acknowledge before the switch: {s}");
     }
-    let cloudflare = args.cloudflare.then(|| {
-        let secret = format!("{}-cloudflare-token", origin.trim_end_matches('.').replace('.', "-"));
-        eprintln!("zoneshift import: spec.source.cloudflare names the Secret {secret} (key token): create it with a Cloudflare API token scoped to Zone DNS Read, or change the name");
-        if !args.inline_records {
-            eprintln!("zoneshift import: {} record sets read; spec.records is left empty, so the operator follows Cloudflare until the switch (--inline-records pins them)", imported.sets.len());
-        }
-        let (zone, zone_id) = match &args.cloudflare_zone_id {
-            Some(id) => (None, Some(id.clone())),
-            None => (Some(origin.trim_end_matches('.').to_string()), None),
-        };
-        (
-            CloudflareSource {
-                zone,
-                zone_id,
-                api_token_secret_ref: SecretKeyRef {
-                    name: secret,
-                    key: "token".into(),
-                },
-            },
-            args.inline_records,
-        )
-    });
+    let cloudflare = args
+        .cloudflare
+        .then(|| cloudflare_source(&args, &origin, imported.sets.len()));
     let verify_against = if args.verify_against.is_empty() {
         args.axfr.iter().cloned().collect()
     } else {
@@ -291,4 +239,73 @@ pub async fn main(args: Args) -> std::process::ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+/// Where the command line says the zone is; the error names the flag.
+fn live_zone(args: &Args, origin: &str) -> Result<super::LiveZone, String> {
+    use super::LiveZone;
+    if args.cloudflare {
+        let token = std::env::var("CLOUDFLARE_API_TOKEN").unwrap_or_default();
+        if token.trim().is_empty() {
+            return Err(
+                "--cloudflare needs the API token in the environment variable CLOUDFLARE_API_TOKEN"
+                    .into(),
+            );
+        }
+        let zone = match &args.cloudflare_zone_id {
+            Some(id) => crate::source::cloudflare::ZoneRef::Id(id.clone()),
+            None => crate::source::cloudflare::ZoneRef::Name(origin.trim_end_matches('.').into()),
+        };
+        return Ok(LiveZone::Cloudflare {
+            api_url: args.cloudflare_api_url.clone(),
+            token: token.trim().to_string(),
+            zone,
+        });
+    }
+    match (&args.axfr, &args.zone_file) {
+        (Some(server), _) => {
+            let tsig = args
+                .tsig
+                .as_deref()
+                .map(super::read_tsig)
+                .transpose()
+                .map_err(|e| format!("--tsig {e}"))?;
+            Ok(LiveZone::Axfr {
+                server: server.clone(),
+                tsig,
+            })
+        }
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => Ok(LiveZone::ZoneFile {
+                text,
+                path: path.display().to_string(),
+            }),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        },
+        (None, None) => Err("give --axfr, --zone-file or --cloudflare".into()),
+    }
+}
+
+/// `spec.source.cloudflare` for the manifest, with a Secret name the user creates or changes
+/// (said on standard error), and whether the records are also written inline.
+fn cloudflare_source(args: &Args, origin: &str, sets: usize) -> (CloudflareSource, bool) {
+    let domain = origin.trim_end_matches('.');
+    let secret = format!("{}-cloudflare-token", domain.replace('.', "-"));
+    eprintln!("zoneshift import: spec.source.cloudflare names the Secret {secret} (key token): create it with a Cloudflare API token scoped to Zone DNS Read, or change the name");
+    if !args.inline_records {
+        eprintln!("zoneshift import: {sets} record sets read; spec.records is left empty, so the operator follows Cloudflare until the switch (--inline-records pins them)");
+    }
+    let (zone, zone_id) = match &args.cloudflare_zone_id {
+        Some(id) => (None, Some(id.clone())),
+        None => (Some(domain.to_string()), None),
+    };
+    let spec = CloudflareSource {
+        zone,
+        zone_id,
+        api_token_secret_ref: SecretKeyRef {
+            name: secret,
+            key: "token".into(),
+        },
+    };
+    (spec, args.inline_records)
 }

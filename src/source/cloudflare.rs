@@ -3,14 +3,13 @@
 //! differently from what it stores (proxied records, flattened CNAMEs, automatic TTLs) carried
 //! honestly: the origin's value is imported and the difference listed for a person.
 
+mod records;
+
+pub use records::convert;
+
 use super::SourceError;
 use crate::api::CloudflareSource;
-use crate::dns::import::DNSSEC_TYPES;
 use crate::ports::SourceRead;
-use crate::zone::{
-    normalize_target, normalize_value, quote, Imported, RecordKey, RecordSet, RecordType, Routing,
-    Skipped,
-};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
@@ -18,7 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +26,6 @@ use std::time::Duration;
 pub const DEFAULT_API_URL: &str = "https://api.cloudflare.com/client/v4";
 /// Cloudflare's documented budget is 1200 requests per five minutes per token: 4 per second.
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 4;
-/// What Cloudflare's "automatic" TTL (a TTL of 1) stands for: 300 seconds.
-const AUTOMATIC_TTL: u32 = 300;
 /// Records per page (Cloudflare's default is 100; fewer pages spend less of the budget).
 const PER_PAGE: u32 = 1000;
 /// Retries of a request that failed on the network or with a 5xx answer.
@@ -506,264 +503,10 @@ pub fn check_token(token: &str, from: &str) -> Result<(), SourceError> {
     Ok(())
 }
 
-/// Sorts Cloudflare's records into what Route 53 will serve, what it cannot carry, and what
-/// it carries but will answer differently (for a person to acknowledge).
-pub fn convert(origin: &str, zone_nameservers: &[String], records: &[CfRecord]) -> Imported {
-    let mut out = Imported::default();
-    let mut values: BTreeMap<RecordKey, (u32, Vec<String>)> = BTreeMap::new();
-    let mut skipped = BTreeSet::new();
-    let mut acks = BTreeSet::new();
-    for r in records {
-        let name = normalize_target(&r.name).unwrap_or_else(|_| r.name.to_ascii_lowercase());
-        let type_name = r.rtype.to_ascii_uppercase();
-        let note = |reason: String| Skipped {
-            name: name.clone(),
-            rtype: type_name.clone(),
-            reason,
-        };
-        if name != origin && !name.ends_with(&format!(".{origin}")) {
-            skipped.insert(note(format!("outside the zone {origin}")));
-            continue;
-        }
-        if DNSSEC_TYPES.contains(&type_name.as_str()) {
-            skipped.insert(note("a DNSSEC record of Cloudflare's signer; Route 53 signs with its own keys once signing is enabled after the move".into()));
-            continue;
-        }
-        let Some(rtype) = RecordType::parse(&type_name).filter(|t| *t != RecordType::Soa) else {
-            skipped.insert(note(format!("Route 53 does not serve {type_name} records")));
-            continue;
-        };
-        let value = match cf_value(rtype, r) {
-            Ok(v) => v,
-            Err(e) => {
-                skipped.insert(note(format!("its value cannot be read: {e}")));
-                continue;
-            }
-        };
-        if name == origin && rtype == RecordType::Ns {
-            if !out.apex_ns.contains(&value) {
-                out.apex_ns.push(value);
-            }
-            continue;
-        }
-        if let Some(c) = r.comment.as_deref().filter(|c| !c.trim().is_empty()) {
-            skipped.insert(note(format!(
-                "copied, but its Cloudflare comment {} is not carried: Route 53 records have no comments",
-                quote(c.as_bytes())
-            )));
-        }
-        if !r.tags.is_empty() {
-            skipped.insert(note(format!(
-                "copied, but its Cloudflare tags ({}) are not carried: Route 53 records have no tags",
-                r.tags.join(", ")
-            )));
-        }
-        let flattened = r
-            .settings
-            .as_ref()
-            .and_then(|s| s.get("flatten_cname"))
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
-        if name == origin && rtype == RecordType::Cname {
-            let reason = format!("a CNAME at the apex to {value}, which Cloudflare flattens (it answers with the target's addresses); Route 53 cannot serve a CNAME at the apex: declare an alias or A/AAAA records for the apex in spec.records");
-            skipped.insert(note(reason.clone()));
-            acks.insert(note(reason));
-            continue;
-        }
-        if r.proxied {
-            acks.insert(note(format!("proxied by Cloudflare: resolvers get Cloudflare's addresses and Cloudflare forwards to {value}; from Route 53 they get {value} itself, so users reach the origin directly, without Cloudflare's proxy (caching, certificate, firewall)")));
-        } else if flattened && rtype == RecordType::Cname {
-            acks.insert(note(format!("Cloudflare flattens this CNAME (it answers with the addresses of {value}); Route 53 answers with the CNAME itself")));
-        }
-        // TTL 1 is Cloudflare's "automatic" (300 s); proxied records always carry it.
-        let ttl = if r.ttl <= 1 { AUTOMATIC_TTL } else { r.ttl };
-        let key = RecordKey::new(name.clone(), rtype, None);
-        let entry = values.entry(key).or_insert((ttl, Vec::new()));
-        entry.0 = entry.0.min(ttl);
-        entry.1.push(value);
-    }
-    for (key, (ttl, mut vals)) in values {
-        vals.sort();
-        vals.dedup();
-        out.sets.insert(
-            key.clone(),
-            RecordSet {
-                key,
-                ttl: Some(ttl),
-                values: vals,
-                alias: None,
-                routing: Routing::default(),
-            },
-        );
-    }
-    if out.apex_ns.is_empty() {
-        out.apex_ns = zone_nameservers
-            .iter()
-            .filter_map(|n| normalize_target(n).ok())
-            .collect();
-    }
-    out.apex_ns.sort();
-    out.apex_ns.dedup();
-    out.skipped = skipped.into_iter().collect();
-    out.needs_acknowledgement = acks.into_iter().collect();
-    out
-}
-
-/// A record's value in presentation format, from Cloudflare's `content`, `priority` and
-/// structured `data`.
-fn cf_value(rtype: RecordType, r: &CfRecord) -> Result<String, String> {
-    let data = |k: &str| -> Option<String> {
-        let v = r.data.as_ref()?.get(k)?;
-        Some(match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    };
-    let priority = || {
-        r.priority
-            .map(|p| p.to_string())
-            .or_else(|| data("priority"))
-            .ok_or_else(|| format!("{rtype} record without a priority"))
-    };
-    let raw = match rtype {
-        RecordType::Mx => format!("{} {}", priority()?, r.content),
-        RecordType::Srv => match (data("weight"), data("port"), data("target")) {
-            (Some(w), Some(p), Some(t)) => format!("{} {w} {p} {t}", priority()?),
-            _ if r.content.split_whitespace().count() == 4 => r.content.clone(),
-            _ => format!("{} {}", priority()?, r.content),
-        },
-        RecordType::Caa => match (data("flags"), data("tag"), data("value")) {
-            (Some(f), Some(t), Some(v)) => format!("{f} {t} {}", quote(v.as_bytes())),
-            _ => r.content.clone(),
-        },
-        RecordType::Https | RecordType::Svcb => match (data("priority"), data("target")) {
-            (Some(p), Some(t)) => format!("{p} {t} {}", data("value").unwrap_or_default()),
-            _ => r.content.clone(),
-        },
-        _ => r.content.clone(),
-    };
-    normalize_value(rtype, &raw)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn rec(name: &str, t: &str, content: &str) -> CfRecord {
-        CfRecord {
-            id: format!("{name}-{t}-{content}"),
-            name: name.into(),
-            rtype: t.into(),
-            content: content.into(),
-            ttl: 1,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn carries_values_ttls_and_what_answers_differently() {
-        let mut www = rec("www.example.com", "A", "192.0.2.10");
-        www.proxied = true;
-        let mut mx = rec("example.com", "MX", "mail.example.com");
-        mx.priority = Some(10);
-        mx.ttl = 3600;
-        let mut srv = rec("_sip._tcp.example.com", "SRV", "5 5060 sip.example.com");
-        srv.priority = Some(10);
-        let mut caa = rec("example.com", "CAA", "");
-        caa.data = Some(serde_json::json!({"flags": 0, "tag": "issue", "value": "ca.example.net"}));
-        let mut https = rec("example.com", "HTTPS", "");
-        https.data =
-            Some(serde_json::json!({"priority": 1, "target": ".", "value": "alpn=\"h2\""}));
-        let mut tagged = rec("txt.example.com", "TXT", &"k".repeat(600));
-        tagged.comment = Some("owner: web team".into());
-        tagged.tags = vec!["env:prod".into()];
-        let records = vec![
-            www,
-            mx,
-            srv,
-            caa,
-            https,
-            tagged,
-            rec("example.com", "CNAME", "lb.example.net"),
-            rec("uri.example.com", "URI", "10 1 \"https://example.com/\""),
-            rec("example.com", "NS", "ns1.example.net"),
-            rec("*.dev.example.com", "A", "192.0.2.30"),
-            rec("other.example.net", "A", "192.0.2.31"),
-        ];
-        let imp = convert("example.com.", &["a.ns.example.".into()], &records);
-        let set = |n: &str, t| &imp.sets[&RecordKey::new(n, t, None)];
-        assert_eq!(set("www.example.com.", RecordType::A).ttl, Some(300));
-        assert_eq!(
-            set("example.com.", RecordType::Mx).values,
-            vec!["10 mail.example.com."]
-        );
-        assert_eq!(set("example.com.", RecordType::Mx).ttl, Some(3600));
-        assert_eq!(
-            set("_sip._tcp.example.com.", RecordType::Srv).values,
-            vec!["10 5 5060 sip.example.com."]
-        );
-        assert_eq!(
-            set("example.com.", RecordType::Caa).values,
-            vec!["0 issue \"ca.example.net\""]
-        );
-        assert!(set("example.com.", RecordType::Https).values[0].starts_with("1 . alpn="));
-        let txt = &set("txt.example.com.", RecordType::Txt).values[0];
-        assert_eq!(
-            txt.matches('"').count(),
-            6,
-            "600 bytes in three strings: {txt}"
-        );
-        assert_eq!(imp.apex_ns, vec!["ns1.example.net."]);
-        assert_eq!(
-            set("*.dev.example.com.", RecordType::A).values,
-            vec!["192.0.2.30"]
-        );
-        let acks: Vec<String> = imp
-            .needs_acknowledgement
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(acks.len(), 2, "{acks:?}");
-        assert!(acks
-            .iter()
-            .any(|a| a.starts_with("www.example.com. A: proxied")));
-        assert!(acks
-            .iter()
-            .any(|a| a.starts_with("example.com. CNAME: a CNAME at the apex")));
-        let skipped: Vec<String> = imp.skipped.iter().map(ToString::to_string).collect();
-        assert!(
-            skipped.iter().any(|s| s.contains("outside the zone")),
-            "{skipped:?}"
-        );
-        assert!(
-            skipped.iter().any(|s| s.contains("URI records")),
-            "{skipped:?}"
-        );
-        assert!(skipped
-            .iter()
-            .any(|s| s.contains("comment \"owner: web team\"")));
-        assert!(skipped.iter().any(|s| s.contains("tags (env:prod)")));
-        assert!(!imp
-            .sets
-            .contains_key(&RecordKey::new("example.com.", RecordType::Cname, None)));
-    }
-
-    #[test]
-    fn the_zone_nameservers_are_the_rollback_target_when_no_apex_ns_is_listed() {
-        let imp = convert(
-            "example.com.",
-            &[
-                "Ana.NS.Cloudflare.com".into(),
-                "bob.ns.cloudflare.com".into(),
-            ],
-            &[rec("www.example.com", "A", "192.0.2.1")],
-        );
-        assert_eq!(
-            imp.apex_ns,
-            vec!["ana.ns.cloudflare.com.", "bob.ns.cloudflare.com."]
-        );
-    }
 
     #[test]
     fn the_api_url_is_https_or_loopback_http() {
