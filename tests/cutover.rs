@@ -122,6 +122,9 @@ fn migration_of_example(mode: CutoverMode) -> HostedZoneMigration {
         final_nameserver_ttl: 60,
         minimum_soak: "5s".into(),
         rollback: false,
+        // The world's old provider serves its NS at the lowered TTL from the start: what it
+        // served before zoneshift looked is said, as a user would.
+        previous_nameserver_ttl: Some(env("ZS_WORLD_CHILD_NS_TTL").parse().unwrap()),
         ..Default::default()
     };
     m
@@ -406,8 +409,22 @@ async fn a_ds_at_the_parent_keeps_the_gate_shut() {
             .len(),
         1
     );
-    // Without the DS the same approved migration goes through the gate.
+    // Without the DS the gate waits out the DS's TTL (validating resolvers may still hold
+    // it), then the same approved migration goes through.
     world(&["clear-ds", "example.com"]);
+    w.reconcile("m").await.unwrap();
+    let m = w.get("m").await;
+    assert_eq!(cond(&m, "CutoverReady").reason, "WaitingForDsExpiry");
+    assert!(m
+        .status
+        .as_ref()
+        .unwrap()
+        .cutover
+        .as_ref()
+        .unwrap()
+        .ds_cached_until
+        .is_some());
+    w.clock.advance(ttl_wait());
     w.reconcile("m").await.unwrap();
     assert_eq!(
         w.get("m").await.status.unwrap().phase,

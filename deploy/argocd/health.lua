@@ -35,6 +35,8 @@ local PROGRESSING_REASONS = {
   LoweringRoute53Ttl = true,      -- zoneshift is setting the Route 53 zone's NS TTL.
   LoweringTtl = true,             -- A person must lower the NS TTL at the old provider.
   WaitingForTtlExpiry = true,     -- The old NS TTL has not expired since it was lowered.
+  WaitingForDsExpiry = true,      -- A DS record removed from the parent may still be cached by validating resolvers.
+  ParentServersDisagree = true,   -- The parent's servers do not all answer, or answer different NS sets.
   RollbackRequested = true,       -- spec.cutover.rollback holds the gate shut.
   NotSwitched = true,             -- The parent still serves the old provider's nameservers; the gate is not open.
   AwaitingRegistrar = true,       -- The parent does not serve the Route 53 nameservers yet.
@@ -67,11 +69,13 @@ local DEGRADED_REASONS = {
   PartialDelegation = true,       -- The parent serves a mix of nameservers.
   DelegationChanged = true,       -- The parent left the Route 53 nameservers without a rollback.
   RolledBack = true,              -- Back on the old provider; decide what next.
+  DeletionBlocked = true,         -- Deletion waits: the domain is delegated to this zone, or resolvers may still hold it.
   SourceUnhealthy = true,         -- The old provider stopped answering as Route 53 does during the soak.
 }
 
 -- Waiting for a person, on purpose.
 local SUSPENDED_REASONS = {
+  Unacknowledged = true,          -- Record sets zoneshift cannot prove wait for spec.cutover.acknowledge.
   AwaitingApproval = true,        -- Set spec.cutover.approved to true.
 }
 

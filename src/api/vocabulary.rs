@@ -236,6 +236,12 @@ reasons! {
     ParentUnreachable: Degraded, stalled = false;
     /// The parent publishes DS records: remove them at the registrar first.
     DSPresent: Degraded, stalled = true;
+    /// A DS record removed from the parent may still be cached by validating resolvers.
+    WaitingForDsExpiry: Progressing, stalled = false;
+    /// The parent's servers do not all answer, or answer different NS sets.
+    ParentServersDisagree: Progressing, stalled = false;
+    /// Record sets zoneshift cannot prove wait for spec.cutover.acknowledge.
+    Unacknowledged: Suspended, stalled = false;
     /// spec.cutover.rollback holds the gate shut.
     RollbackRequested: Progressing, stalled = false;
     /// Set spec.cutover.approved to true.
@@ -264,6 +270,8 @@ reasons! {
     // --- Propagated and SourceHealthy ---------------------------------------------------------
     /// Caches of the old delegation may live on: keep the old provider serving.
     Soaking: Progressing, stalled = false;
+    /// Deletion waits: the domain is delegated to this zone, or resolvers may still hold it.
+    DeletionBlocked: Degraded, stalled = true;
     /// Every cached copy of the old delegation has expired.
     Released: Healthy, stalled = false;
     /// The old provider still answers as Route 53 does.

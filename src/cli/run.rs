@@ -181,6 +181,7 @@ async fn context(args: &Args) -> Result<Context, Box<dyn std::error::Error>> {
         probes: crate::plan::cutover::Probes {
             poll: args.delegation_poll_interval,
             source_probe: args.source_probe_interval,
+            max_verification_age: args.import_interval,
         },
     };
     Ok(ctx)

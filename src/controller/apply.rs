@@ -95,20 +95,22 @@ async fn observe_and_sync(
         .as_ref()
         .and_then(|s| s.phase)
         .unwrap_or_default();
-    // From the moment the switch is asked for, Route 53 is what users are sent to: the old
-    // provider is no longer imported from (it may be emptied or gone), only probed, and what
-    // was imported is never deleted for lack of an import.
-    let switching = matches!(
+    // Until the switch is seen the old provider is what users reach: it is imported from,
+    // so a change made there after approval reaches Route 53. From the request on nothing
+    // imported is deleted for lack of an import (the old provider may be emptied early), and
+    // once the switch is seen the old provider is only probed: it may be emptied or gone.
+    let switch_seen = matches!(
         phase,
-        Phase::CuttingOver | Phase::Propagating | Phase::Completed | Phase::RollingBack
+        Phase::Propagating | Phase::Completed | Phase::RollingBack
     );
+    let switching = switch_seen || phase == Phase::CuttingOver;
     let imports = obj.spec.source.as_ref().is_some_and(|s| s.imports());
     let mode = if switching && imports {
         zone::SyncMode::UpsertOnly
     } else {
         obj.spec.policy.mode
     };
-    let read = if switching {
+    let read = if switch_seen {
         Ok(None)
     } else {
         source::read(obj, ctx).await
@@ -129,7 +131,7 @@ async fn observe_and_sync(
         Ok(read) => read,
     };
     let imported = read.as_ref().map(|r| &r.imported.sets);
-    let keep_current = switching && imports;
+    let keep_current = switch_seen && imports;
     let pass = records::sync(obj, ctx, aws, imported, mode, keep_current).await;
     let source = match &obj.spec.source {
         None => None,

@@ -3,7 +3,8 @@
 
 use super::events::{self, Action as EventAction};
 use super::{Aws, Context};
-use crate::api::{DeletionPolicy, HostedZoneMigration, Reason};
+use crate::api::{DeletionPolicy, HostedZoneMigration, Phase, Reason};
+use crate::plan::time;
 use crate::ports::{CurrentZone, Zone};
 use crate::route53::caller_reference;
 use crate::zone::{self, ChangeUnit, RecordMap, RecordSet};
@@ -29,6 +30,11 @@ pub(super) async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<
     }
     let aws = ctx.aws_for(obj).await?;
     let origin = zone::normalize_origin(&spec.domain).map_err(Error::InvalidSpec)?;
+    if let Err(message) = deletion_allowed(obj, ctx, &origin).await {
+        let reason = Reason::DeletionBlocked;
+        events::warn(ctx, obj, reason, EventAction::Cleanup, message.clone()).await;
+        return Err(Error::CleanupBlocked { reason, message });
+    }
     let own_ref = caller_reference(&obj.uid().unwrap_or_default());
     let known = obj
         .status
@@ -67,6 +73,79 @@ pub(super) async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<
         return Ok(Action::await_change());
     }
     delete_zone_if_empty(obj, ctx, &aws, &zone, &current, &owned).await
+}
+
+/// Whether the zone may be emptied: never while the domain is (or may be, as far as caches
+/// go) delegated to it. Once the switch was asked for, the parent must be seen serving other
+/// nameservers, and the Route 53 delegation's TTLs must have passed since (counted from the
+/// rollback, or from the first deletion attempt that saw it gone, kept in the status).
+async fn deletion_allowed(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    origin: &str,
+) -> std::result::Result<(), String> {
+    let Some(s) = &obj.status else {
+        return Ok(());
+    };
+    if !s.phase.is_some_and(Phase::switch_requested) {
+        return Ok(());
+    }
+    let zone_id = s.hosted_zone_id.clone().unwrap_or_default();
+    let ours: Vec<String> = s
+        .nameservers
+        .iter()
+        .filter_map(|n| zone::normalize_target(n).ok())
+        .collect();
+    let keep = "set deletionPolicy: Retain to delete the resource and keep the zone";
+    let parent = ctx.observer().parent_delegation(origin).await.map_err(|e| {
+        format!("The parent zone cannot be read ({e}): the domain may still be delegated to hosted zone {zone_id}, so its records are not deleted; {keep}.")
+    })?;
+    if parent.nameservers.iter().any(|n| ours.contains(n)) || !parent.disagreement.is_empty() {
+        return Err(format!(
+            "The domain is delegated to hosted zone {zone_id} ({}): deleting its records would take the domain off the Internet. Move the delegation away first (spec.cutover.rollback), or {keep}.",
+            parent.nameservers.join(", ")
+        ));
+    }
+    let now = ctx.clock.now();
+    let cut = s.cutover.clone().unwrap_or_default();
+    let until = match time::parse(&cut.route53_releasable_at) {
+        Some(u) => u,
+        None => {
+            let parent_ttl = cut
+                .parent_ns_ttl_max
+                .unwrap_or(0)
+                .max(i64::from(parent.ttl));
+            let ns_ttl = s
+                .observed_ttls
+                .as_ref()
+                .and_then(|t| t.route53_ns)
+                .unwrap_or(0);
+            let until = time::plus(time::start(now), (parent_ttl.max(0) + ns_ttl.max(0)) as u64);
+            remember_until(obj, ctx, until).await;
+            until
+        }
+    };
+    if now < until {
+        return Err(format!(
+            "The delegation has left hosted zone {zone_id}, but resolvers may hold it until {until}: its records are deleted after that."
+        ));
+    }
+    Ok(())
+}
+
+/// Keeps in the status until when Route 53 must keep serving, so the wait survives restarts.
+async fn remember_until(obj: &HostedZoneMigration, ctx: &Context, until: jiff::Timestamp) {
+    let ns = obj.namespace().unwrap_or_else(|| "default".into());
+    let api: kube::Api<HostedZoneMigration> = kube::Api::namespaced(ctx.client.clone(), &ns);
+    let prev = obj.status.clone().unwrap_or_default();
+    let mut status = prev.clone();
+    status
+        .cutover
+        .get_or_insert_with(Default::default)
+        .route53_releasable_at = Some(until.to_string());
+    if let Err(e) = super::status::write(ctx, &api, obj, &prev, &status).await {
+        tracing::warn!(error = %e, "could not record until when Route 53 keeps serving");
+    }
 }
 
 /// Which record sets zoneshift owns in a zone.

@@ -28,6 +28,15 @@ pub(super) fn cutover_only(obj: &HostedZoneMigration, ctx: &Context) -> Option<D
         return None;
     }
     let phase = s.phase.unwrap_or_default();
+    // Approved for Route 53 Domains: every pass is a full one, so the switch is asked for on a
+    // verification of that same pass.
+    let cutover = &obj.spec.cutover;
+    if phase == Phase::AwaitingCutover
+        && cutover.approved
+        && cutover.mode == crate::api::CutoverMode::Route53Domains
+    {
+        return None;
+    }
     let interval = match phase {
         Phase::AwaitingCutover | Phase::CuttingOver => ctx.timing.import_interval,
         Phase::Propagating => ctx.dns.probes.source_probe,
@@ -195,6 +204,12 @@ impl Step<'_> {
             shadow_verified: status.is_true(ConditionType::ShadowVerified),
             source_failures,
             operation,
+            verified_at: status
+                .verification
+                .as_ref()
+                .and_then(|v| v.checked_at.as_deref())
+                .and_then(|t| t.parse().ok()),
+            attention: attention(self.obj, source),
         }
     }
 
@@ -311,6 +326,35 @@ impl Step<'_> {
         )
         .await;
     }
+}
+
+/// What needs a person's acknowledgement, when this pass compared the shadow zone (and
+/// imported, when the source is imported from): `None` keeps what the status says.
+fn attention(
+    obj: &HostedZoneMigration,
+    source: &SourceObservation,
+) -> Option<Vec<cutover::Attention>> {
+    let Verification::Compared(c) = &source.verification else {
+        return None;
+    };
+    let imports = obj.spec.source.as_ref().is_some_and(|s| s.imports());
+    let mut list = match (&source.import, imports) {
+        (Some(i), _) => i.attention.clone(),
+        (None, true) => return None,
+        (None, false) => Vec::new(),
+    };
+    list.extend(
+        c.not_comparable_sets
+            .iter()
+            .map(|(name, t)| cutover::Attention {
+                name: name.clone(),
+                rtype: t.to_string(),
+                why: "an alias or routing-policy set: one DNS answer cannot prove it".into(),
+            }),
+    );
+    list.sort();
+    list.dedup();
+    Some(list)
 }
 
 /// What asking the registrar gave.

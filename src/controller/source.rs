@@ -4,6 +4,8 @@
 use super::records::SyncPass;
 use super::Context;
 use crate::api::{HostedZoneMigration, Phase};
+use crate::dns::import::DNSSEC_TYPES;
+use crate::plan::cutover::Attention;
 use crate::plan::{self, verify, Verification};
 use crate::ports::SourceRead;
 use crate::source::SourceError;
@@ -37,6 +39,19 @@ pub(super) fn info(read: SourceRead) -> plan::ImportInfo {
             .collect(),
         apex_ns: read.imported.apex_ns,
         apex_ns_ttl: read.imported.apex_ns_ttl,
+        attention: read
+            .imported
+            .skipped
+            .iter()
+            // The old signer's DNSSEC records are left behind by design, not by limitation.
+            .filter(|s| !DNSSEC_TYPES.contains(&s.rtype.as_str()))
+            .chain(read.imported.needs_acknowledgement.iter())
+            .map(|s| Attention {
+                name: s.name.clone(),
+                rtype: s.rtype.clone(),
+                why: s.reason.clone(),
+            })
+            .collect(),
         nameservers: read.nameservers,
     }
 }
@@ -89,11 +104,8 @@ pub(super) async fn verify(
     let (Some(desired), Some(current)) = (&pass.desired, &pass.current) else {
         return Verification::AwaitingSync;
     };
-    // Once the switch is asked for, the old provider is probed for what Route 53 serves.
-    let desired = if matches!(
-        phase,
-        Phase::CuttingOver | Phase::Propagating | Phase::RollingBack
-    ) {
+    // Once the switch is seen, the old provider is probed for what Route 53 serves.
+    let desired = if matches!(phase, Phase::Propagating | Phase::RollingBack) {
         current
     } else {
         desired

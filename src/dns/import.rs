@@ -10,7 +10,7 @@ pub use crate::zone::{Imported, Skipped};
 use std::collections::BTreeMap;
 
 /// Record types that belong to the old provider's DNSSEC signer.
-pub(crate) const DNSSEC_TYPES: &[&str] = &[
+pub const DNSSEC_TYPES: &[&str] = &[
     "RRSIG",
     "NSEC",
     "NSEC3",

@@ -83,18 +83,27 @@ impl Resolver {
         }
     }
 
-    /// The addresses of a host name.
+    /// The addresses of a host name, IPv4 and IPv6.
     pub async fn addresses(&self, host: &str) -> Result<Vec<SocketAddr>, DnsError> {
-        let records = self.lookup(host, RecordType::A).await?;
-        let addrs: Vec<SocketAddr> = records
-            .iter()
-            .filter_map(|r| match r.data() {
-                RData::A(a) => Some(SocketAddr::new(IpAddr::V4(a.0), 53)),
-                _ => None,
-            })
-            .collect();
+        let mut addrs = Vec::new();
+        let mut failures = Vec::new();
+        for rtype in [RecordType::A, RecordType::AAAA] {
+            match self.lookup(host, rtype).await {
+                Ok(records) => addrs.extend(records.iter().filter_map(|r| match r.data() {
+                    RData::A(a) => Some(SocketAddr::new(IpAddr::V4(a.0), 53)),
+                    RData::AAAA(a) => Some(SocketAddr::new(IpAddr::V6(a.0), 53)),
+                    _ => None,
+                })),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
         if addrs.is_empty() {
-            return Err(DnsError::NoAnswer(format!("{host} has no address")));
+            let why = if failures.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", failures.join("; "))
+            };
+            return Err(DnsError::NoAnswer(format!("{host} has no address{why}")));
         }
         Ok(addrs)
     }
@@ -138,125 +147,91 @@ impl Resolver {
     }
 }
 
-/// Every address (A and AAAA) of a host name, port 53.
-async fn all_addresses(resolver: &Resolver, host: &str) -> Vec<SocketAddr> {
-    let mut addrs = Vec::new();
-    for rtype in [RecordType::A, RecordType::AAAA] {
-        for r in resolver.lookup(host, rtype).await.unwrap_or_default() {
-            match r.data() {
-                RData::A(a) => addrs.push(SocketAddr::new(IpAddr::V4(a.0), 53)),
-                RData::AAAA(a) => addrs.push(SocketAddr::new(IpAddr::V6(a.0), 53)),
-                _ => {}
-            }
-        }
-    }
-    addrs
-}
-
-/// The nameservers the parent zone delegates `origin` to, as every parent server (IPv4 and
-/// IPv6) serves the delegation: their names, and their addresses found through the resolver.
+/// The nameservers the parent zone delegates `origin` to (the set most of its servers serve,
+/// IPv4 and IPv6 asked alike), with their addresses found through the resolver.
 pub async fn delegated_servers(
     resolver: &Resolver,
     origin: &str,
     timeout: Duration,
 ) -> Result<(Vec<String>, Vec<SocketAddr>), DnsError> {
-    let mut parent = origin
-        .split_once('.')
-        .map(|(_, rest)| rest.to_string())
-        .unwrap_or_default();
-    let mut parent_addrs = Vec::new();
-    while !parent.is_empty() && parent_addrs.is_empty() {
-        let ns = resolver.lookup(&parent, RecordType::NS).await?;
-        for r in &ns {
-            if let RData::NS(n) = r.data() {
-                parent_addrs.extend(all_addresses(resolver, &n.0.to_ascii()).await);
-            }
-        }
-        if ns.is_empty() {
-            parent = parent
-                .split_once('.')
-                .map(|(_, rest)| rest.to_string())
-                .unwrap_or_default();
-        } else if parent_addrs.is_empty() {
-            return Err(DnsError::NoAnswer(format!(
-                "no nameserver of the parent zone {parent} has an address"
-            )));
-        }
-    }
-    if parent_addrs.is_empty() {
-        return Err(DnsError::NoAnswer(format!(
-            "no parent zone found for {origin}"
-        )));
-    }
-    let mut names = Vec::new();
-    let mut failures = Vec::new();
-    for addr in &parent_addrs {
-        let auth = Authorities::connect(&[*addr], timeout).await;
-        match auth.ask(origin, RecordType::NS).await {
-            Ok(Answer::Referral(r) | Answer::Authoritative(r)) => {
-                names.extend(r.iter().filter_map(|r| match r.data() {
-                    RData::NS(n) => normalize_target(&n.0.to_ascii()).ok(),
-                    _ => None,
-                }))
-            }
-            Ok(_) => failures.push(format!("{addr} has no delegation for {origin}")),
-            Err(e) => failures.push(format!("{addr}: {e}")),
-        }
-    }
-    names.sort();
-    names.dedup();
-    if names.is_empty() {
-        return Err(DnsError::NoAnswer(format!(
-            "the parent zone {parent} serves no delegation for {origin}: {}",
-            failures.join("; ")
-        )));
-    }
+    let view = parent_delegation(resolver, origin, timeout).await?;
     let mut addrs = Vec::new();
-    for n in &names {
-        addrs.extend(all_addresses(resolver, n).await);
+    let mut failures = Vec::new();
+    for n in &view.nameservers {
+        match resolver.addresses(n.trim_end_matches('.')).await {
+            Ok(a) => addrs.extend(a),
+            Err(e) => failures.push(e.to_string()),
+        }
     }
     addrs.sort();
     addrs.dedup();
     if addrs.is_empty() {
         return Err(DnsError::NoAnswer(format!(
-            "the nameservers the parent delegates {origin} to have no address: {}",
-            names.join(", ")
+            "the nameservers the parent delegates {origin} to ({}) have no address: {}",
+            view.nameservers.join(", "),
+            failures.join("; ")
         )));
     }
-    Ok((names, addrs))
+    Ok((view.nameservers, addrs))
 }
 
-/// The delegation of `origin` as its parent's own servers serve it.
+/// The delegation of `origin` as each of its parent's servers (every IPv4 and IPv6 address)
+/// serves it. The view carries the set most of them serve, the largest TTL, and every server
+/// that did not answer or answered another set: one server is never taken for all.
 pub async fn parent_delegation(
     resolver: &Resolver,
     origin: &str,
     timeout: Duration,
 ) -> Result<ParentView, DnsError> {
     let (parent, addrs) = resolver.parent_servers(origin).await?;
-    let auth = Authorities::connect(&addrs, timeout).await;
-    let (ns_records, ttl) = match auth.ask(origin, RecordType::NS).await? {
-        Answer::Referral(r) | Answer::Authoritative(r) if !r.is_empty() => {
-            let ttl = r.iter().map(Record::ttl).min().unwrap_or(0);
-            (r, ttl)
+    let mut answers: Vec<(SocketAddr, Result<Delegation, DnsError>)> = Vec::new();
+    for addr in &addrs {
+        let auth = Authorities::connect(&[*addr], timeout).await;
+        answers.push((*addr, delegation_at(&auth, &parent, origin).await));
+    }
+    let mut sets: Vec<(Vec<String>, usize)> = Vec::new();
+    for (_, a) in &answers {
+        if let Ok((set, _)) = a {
+            match sets.iter_mut().find(|(s, _)| s == set) {
+                Some(entry) => entry.1 += 1,
+                None => sets.push((set.clone(), 1)),
+            }
         }
-        _ => {
-            return Err(DnsError::NoAnswer(format!(
-                "the parent zone {parent} has no delegation for {origin}"
-            )))
-        }
+    }
+    let Some((nameservers, _)) = sets.iter().max_by_key(|(_, n)| *n).cloned() else {
+        let why: Vec<String> = answers
+            .iter()
+            .filter_map(|(addr, a)| a.as_ref().err().map(|e| format!("{addr}: {e}")))
+            .collect();
+        return Err(DnsError::Unreachable(format!(
+            "no server of the parent zone {parent} answered: {}",
+            why.join("; ")
+        )));
     };
-    let mut nameservers: Vec<String> = ns_records
+    let ttl = answers
         .iter()
-        .filter_map(|r| match r.data() {
-            RData::NS(n) => normalize_target(&n.0.to_ascii()).ok(),
-            _ => None,
+        .filter_map(|(_, a)| a.as_ref().ok().map(|(_, t)| *t))
+        .max()
+        .unwrap_or(0);
+    // An IPv6 address none of which answers means no IPv6 path from here (a resolver without
+    // one cannot use them either); once any IPv6 address answers, each one counts.
+    let v6_reachable = answers.iter().any(|(addr, a)| addr.is_ipv6() && a.is_ok());
+    let disagreement = answers
+        .iter()
+        .filter(|(addr, _)| v6_reachable || !addr.is_ipv6())
+        .filter_map(|(addr, a)| match a {
+            Ok((set, _)) if *set == nameservers => None,
+            Ok((set, _)) => Some(format!("{addr} serves {}", set.join(" "))),
+            Err(e) => Some(format!("{addr}: {e}")),
         })
         .collect();
-    nameservers.sort();
-    nameservers.dedup();
-    let ds = match auth.ask(origin, RecordType::DS).await {
-        Ok(Answer::Authoritative(r)) => r.iter().map(|r| r.data().to_string()).collect(),
-        Ok(_) => Vec::new(),
+    let auth = Authorities::connect(&addrs, timeout).await;
+    let (ds, ds_ttl) = match auth.ask(origin, RecordType::DS).await {
+        Ok(Answer::Authoritative(r)) => (
+            r.iter().map(|r| r.data().to_string()).collect(),
+            r.iter().map(Record::ttl).max().unwrap_or(0),
+        ),
+        Ok(_) => (Vec::new(), 0),
         Err(e) => {
             return Err(DnsError::Unreachable(format!(
                 "the parent zone {parent} did not answer for DS: {e}"
@@ -267,7 +242,40 @@ pub async fn parent_delegation(
         nameservers,
         ttl,
         ds,
+        ds_ttl,
+        servers: addrs.len(),
+        disagreement,
     })
+}
+
+/// An NS set and its TTL, as one parent server serves it.
+type Delegation = (Vec<String>, u32);
+
+/// The NS set and its TTL one parent server serves for `origin`.
+async fn delegation_at(
+    auth: &Authorities,
+    parent: &str,
+    origin: &str,
+) -> Result<Delegation, DnsError> {
+    let records = match auth.ask(origin, RecordType::NS).await? {
+        Answer::Referral(r) | Answer::Authoritative(r) if !r.is_empty() => r,
+        _ => {
+            return Err(DnsError::NoAnswer(format!(
+                "the parent zone {parent} has no delegation for {origin}"
+            )))
+        }
+    };
+    let ttl = records.iter().map(Record::ttl).min().unwrap_or(0);
+    let mut nameservers: Vec<String> = records
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::NS(n) => normalize_target(&n.0.to_ascii()).ok(),
+            _ => None,
+        })
+        .collect();
+    nameservers.sort();
+    nameservers.dedup();
+    Ok((nameservers, ttl))
 }
 
 /// The apex NS TTL that a zone's own nameservers serve.

@@ -14,47 +14,7 @@ use crate::api::{
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
 
-/// What the parent zone serves for the domain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParentView {
-    /// The NS set, normalised (lowercase, trailing dot) and sorted.
-    pub nameservers: Vec<String>,
-    /// The TTL of that NS set at the parent.
-    pub ttl: u32,
-    /// DS records (presentation format); empty for an unsigned delegation.
-    pub ds: Vec<String>,
-}
-
-/// The state of a Route 53 Domains operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OperationState {
-    InProgress,
-    Successful,
-    Failed(String),
-}
-
-/// Everything observed in this pass that the cutover decides on.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Observation {
-    /// The delegation at the parent, or why it could not be asked.
-    pub parent: Result<ParentView, String>,
-    /// The apex NS TTL the source's nameservers serve, or why it is unknown.
-    pub source_ns_ttl: Result<u32, String>,
-    /// The apex NS TTL of the Route 53 zone (from its API).
-    pub route53_ns_ttl: Option<u32>,
-    /// The Route 53 zone's delegation set, normalised and sorted.
-    pub route53_nameservers: Vec<String>,
-    /// Whether the Route 53 nameservers answer authoritatively for the zone (or why not).
-    pub route53_answers: Result<(), String>,
-    /// Whether records are in sync and the shadow zone verified (from this pass's sync).
-    pub records_synced: bool,
-    pub shadow_verified: bool,
-    /// During `Propagating`: the names and types the source no longer answers as Route 53
-    /// does (empty: healthy); `None` when not probed in this pass.
-    pub source_failures: Option<Vec<String>>,
-    /// The registrar operation, in `Route53Domains` mode.
-    pub operation: Option<OperationState>,
-}
+pub use super::observation::{Attention, Observation, OperationState, ParentView};
 
 /// Something the controller does for the cutover.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +47,8 @@ pub struct Probes {
     pub poll: Duration,
     /// How often the old provider is probed during `Propagating`.
     pub source_probe: Duration,
+    /// `Route53Domains` switches only on a verification at most this old.
+    pub max_verification_age: Duration,
 }
 
 impl Default for Probes {
@@ -94,6 +56,7 @@ impl Default for Probes {
         Self {
             poll: Duration::from_secs(30),
             source_probe: Duration::from_secs(60),
+            max_verification_age: Duration::from_secs(300),
         }
     }
 }
@@ -117,6 +80,7 @@ struct Step<'a> {
     soak: Duration,
     lowered: u32,
     final_ttl: u32,
+    origin: String,
 }
 
 /// Decides the cutover for this pass. Call it after the sync pass has written its conditions.
@@ -142,6 +106,7 @@ pub fn decide(
         soak: parse_soak(&c.minimum_soak).unwrap_or(Duration::from_secs(86_400)),
         lowered: c.lowered_nameserver_ttl.clamp(0, i64::from(u32::MAX)) as u32,
         final_ttl: c.final_nameserver_ttl.clamp(0, i64::from(u32::MAX)) as u32,
+        origin: crate::zone::normalize_origin(&spec.domain).unwrap_or_default(),
     };
     let phase = step.s.phase.unwrap_or_default();
     step.record_observations();
@@ -200,7 +165,7 @@ impl Step<'_> {
         self.obs
             .parent
             .as_ref()
-            .is_ok_and(|p| !set.is_empty() && p.nameservers == set)
+            .is_ok_and(|p| !set.is_empty() && p.nameservers == set && p.disagreement.is_empty())
     }
 
     fn switched_now(&self) -> bool {
@@ -221,7 +186,52 @@ impl Step<'_> {
             let t = self.s.observed_ttls.get_or_insert_with(Default::default);
             t.source_ns = Some(i64::from(ttl));
             t.observed_at = Some(time::stamp(now));
+            // An NS TTL above the lowered one, in any phase, is one resolvers may hold.
+            if ttl > self.lowered {
+                let before = self.cut.source_ns_ttl_before.unwrap_or(0);
+                self.cut.source_ns_ttl_before = Some(before.max(i64::from(ttl)));
+            }
         }
+        if let Ok(p) = &self.obs.parent {
+            let max = self
+                .cut
+                .parent_ns_ttl_max
+                .unwrap_or(0)
+                .max(i64::from(p.ttl));
+            self.cut.parent_ns_ttl_max = Some(max);
+            if !p.ds.is_empty() {
+                // Validating resolvers may hold the DS for its TTL after it is removed.
+                let until = plus(time::start(now), u64::from(p.ds_ttl));
+                let known = ts(&self.cut.ds_cached_until);
+                if known.is_none_or(|k| k < until) {
+                    self.cut.ds_cached_until = Some(until.to_string());
+                }
+            }
+        }
+        if let Some(attention) = &self.obs.attention {
+            self.record_attention(attention);
+        }
+        let (old, basis) = gate::old_ns_ttl(&self.cut, self.spec);
+        self.cut.old_ns_ttl = Some(old as i64);
+        self.cut.old_ns_ttl_basis = Some(basis);
+    }
+
+    /// What still waits for `spec.cutover.acknowledge`.
+    fn record_attention(&mut self, attention: &[Attention]) {
+        let origin = self.origin.clone();
+        let acked = |a: &Attention| {
+            self.spec.acknowledge.iter().any(|k| {
+                let name = crate::zone::normalize_name(&k.name, &origin).unwrap_or_default();
+                name == a.name && (k.type_ == "*" || k.type_.eq_ignore_ascii_case(&a.rtype))
+            })
+        };
+        let open: Vec<String> = attention
+            .iter()
+            .filter(|a| !acked(a))
+            .map(|a| format!("{} {}: {}", a.name, a.rtype, a.why))
+            .collect();
+        self.cut.unacknowledged_count = (!open.is_empty()).then_some(open.len() as i64);
+        self.cut.unacknowledged = open.into_iter().take(50).collect();
     }
 
     /// The Route 53 zone's NS TTL: lowered until the migration completes, final after.
@@ -262,6 +272,7 @@ impl Step<'_> {
             cut: &self.cut,
             lowered: self.lowered,
             now: self.now,
+            max_verification_age: self.probes.max_verification_age,
         });
         self.cut.gate_opens_at = gate.opens_at.map(|t| t.to_string());
         self.cut.gate = gate.status();
@@ -387,18 +398,29 @@ impl Step<'_> {
         self.poll_soon(self.probes.poll);
     }
 
+    /// The longest any cache may hold a delegation or an NS set pointing at the old provider,
+    /// counted from the switch: the parent's NS TTL (before the switch when it was seen, else
+    /// the highest seen or assumed), the highest NS TTL the old provider may have handed out,
+    /// and `minimumSoak`.
+    fn horizon(&self) -> u64 {
+        let parent_max = self.cut.parent_ns_ttl_max.unwrap_or(0).max(0) as u64;
+        let parent_before = match self.cut.parent_ns_ttl_before {
+            Some(t) => t.max(0) as u64,
+            // The switch was seen before any old delegation was: assume what was not seen.
+            None => gate::assumed_previous(self.spec).0,
+        };
+        let (old_ns, _) = gate::old_ns_ttl(&self.cut, self.spec);
+        parent_max
+            .max(parent_before)
+            .max(old_ns)
+            .max(self.soak.as_secs())
+    }
+
     fn enter_propagating(&mut self) {
         let now = self.now;
         let switched = ts(&self.cut.switched_at).unwrap_or(time::start(now));
         self.cut.switched_at = Some(switched.to_string());
-        let horizon = self
-            .cut
-            .parent_ns_ttl_before
-            .unwrap_or(0)
-            .max(self.cut.source_ns_ttl_before.unwrap_or(0))
-            .max(self.soak.as_secs() as i64)
-            .max(0) as u64;
-        let releasable = plus(switched, horizon);
+        let releasable = plus(switched, self.horizon());
         self.cut.old_provider_releasable_at = Some(releasable.to_string());
         self.s.phase = Some(Phase::Propagating);
         self.set(
@@ -414,25 +436,25 @@ impl Step<'_> {
     }
 
     fn propagating(&mut self) {
-        let releasable = ts(&self.cut.old_provider_releasable_at).unwrap_or(self.now);
         if let Some(failures) = self.obs.source_failures.clone() {
+            let releasable = ts(&self.cut.old_provider_releasable_at).unwrap_or(self.now);
             self.probe_outcome(&failures, releasable);
         }
-        let switched = self.switched_now();
-        let delegation_changed = !switched && self.obs.parent.is_ok();
-        if delegation_changed {
-            self.set(ConditionType::Delegated, false, Reason::DelegationChanged, "The parent no longer serves the Route 53 nameservers, although no rollback was asked for: the soak is held until it does again, or set spec.cutover.rollback.");
-            return self.poll_soon(self.probes.poll);
+        if !self.switched_now() {
+            return self.delegation_unsure();
         }
-        if switched {
-            let since = self.cut.switched_at.clone().unwrap_or_default();
-            self.set(
-                ConditionType::Delegated,
-                true,
-                Reason::Switched,
-                &format!("The parent serves the Route 53 nameservers since {since}."),
-            );
+        if self.cut.switched_at.is_none() {
+            // Back on Route 53 after the delegation left it: the soak starts again.
+            return self.enter_propagating();
         }
+        let since = self.cut.switched_at.clone().unwrap_or_default();
+        self.set(
+            ConditionType::Delegated,
+            true,
+            Reason::Switched,
+            &format!("The parent serves the Route 53 nameservers since {since}."),
+        );
+        let releasable = ts(&self.cut.old_provider_releasable_at).unwrap_or(self.now);
         if self.now >= releasable {
             return self.complete(releasable);
         }
@@ -441,6 +463,29 @@ impl Step<'_> {
         ));
         self.soon(releasable);
         self.poll_soon(self.probes.source_probe);
+    }
+
+    /// During the soak the parent does not (provably) serve Route 53: nothing completes. A
+    /// delegation seen leaving Route 53 restarts the soak when it comes back.
+    fn delegation_unsure(&mut self) {
+        let (reason, msg) = match &self.obs.parent {
+            Err(e) => (
+                Reason::ParentUnreachable,
+                format!("The parent zone could not be asked ({e}): the soak cannot end until it is seen serving Route 53."),
+            ),
+            Ok(p) if !p.disagreement.is_empty() => (
+                Reason::ParentServersDisagree,
+                format!("Not every server of the parent zone serves the Route 53 nameservers ({}): the soak cannot end until each one does.", p.disagreement.join("; ")),
+            ),
+            Ok(_) => {
+                self.cut.switched_at = None;
+                self.cut.old_provider_releasable_at = None;
+                (Reason::DelegationChanged, "The parent no longer serves the Route 53 nameservers, although no rollback was asked for: the soak starts again when it does, or set spec.cutover.rollback.".to_string())
+            }
+        };
+        self.set(ConditionType::Delegated, false, reason, &msg);
+        self.set(ConditionType::Propagated, false, reason, &msg);
+        self.poll_soon(self.probes.poll);
     }
 
     /// `SourceHealthy` from this pass's probe of the old provider.
@@ -455,7 +500,7 @@ impl Step<'_> {
         };
         let left = releasable.duration_since(self.now);
         let msg = format!(
-            "The old provider stopped answering as Route 53 does for {} names and types (the first: {first}). Resolvers that cached the old delegation may still send users there for {} more (until {releasable}). Restore the old provider's records now.",
+            "The old provider stopped answering as Route 53 does for {} names and types (the first: {first}). Resolvers that cached the old delegation may still send users there for {} more (until {releasable}). Make the two answer alike now: restore the old provider's records, or, if Route 53 is the one that is wrong, fix spec.records.",
             failures.len(), human(left)
         );
         let first_seen = self
@@ -464,6 +509,9 @@ impl Step<'_> {
             .is_none_or(|c| c.status == "True");
         if first_seen {
             self.event(true, Reason::SourceUnhealthy, msg.clone());
+        }
+        if self.cut.source_failed_at.is_none() {
+            self.cut.source_failed_at = Some(time::stamp(self.now));
         }
         self.set(
             ConditionType::SourceHealthy,
@@ -476,13 +524,17 @@ impl Step<'_> {
     fn complete(&mut self, releasable: Timestamp) {
         self.s.phase = Some(Phase::Completed);
         self.cut.completed_at = Some(time::stamp(self.now));
+        let failed = match &self.cut.source_failed_at {
+            Some(at) => format!(" The old provider answered differently from Route 53 during the soak (first at {at}): users whose resolvers still used it may have been failed."),
+            None => String::new(),
+        };
         self.set(ConditionType::Propagated, true, Reason::Released, &format!(
-            "Every cached copy of the old delegation has expired (since {releasable}); the old provider may be decommissioned."
+            "Every cached copy of the old delegation has expired (since {releasable}); the old provider may be decommissioned.{failed}"
         ));
         let final_ttl = self.final_ttl;
         self.actions.push(Action::SetRoute53NsTtl(final_ttl));
-        self.event(false, Reason::Completed, format!(
-            "The migration is complete: the old provider may be decommissioned; the Route 53 NS TTL is raised to {final_ttl} s."
+        self.event(!failed.is_empty(), Reason::Completed, format!(
+            "The migration is complete: the old provider may be decommissioned; the Route 53 NS TTL is raised to {final_ttl} s.{failed}"
         ));
     }
 
@@ -517,9 +569,20 @@ impl Step<'_> {
         let previous = self.cut.previous_nameservers.clone();
         if self.parent_serves(&previous) {
             self.s.phase = Some(Phase::RolledBack);
-            self.cut.rolled_back_at = Some(time::start(self.now).to_string());
+            let at = time::start(self.now);
+            self.cut.rolled_back_at = Some(at.to_string());
+            // Resolvers may hold the Route 53 delegation (the parent's TTL) and Route 53's own
+            // NS set (its TTL) after the rollback: Route 53 keeps serving until both expire.
+            let parent = self.cut.parent_ns_ttl_max.unwrap_or(0).max(0) as u64;
+            let route53 = self
+                .obs
+                .route53_ns_ttl
+                .unwrap_or(self.lowered)
+                .max(self.lowered);
+            let until = plus(at, parent + u64::from(route53));
+            self.cut.route53_releasable_at = Some(until.to_string());
             let msg = format!(
-                "The parent serves the previous nameservers again ({}).",
+                "The parent serves the previous nameservers again ({}). Keep the Route 53 zone serving until {until}: resolvers may hold its delegation until then.",
                 previous.join(", ")
             );
             self.set(ConditionType::Delegated, false, Reason::RolledBack, &msg);
@@ -638,11 +701,7 @@ mod tests {
 
     fn obs(parent: &[&str]) -> Observation {
         Observation {
-            parent: Ok(ParentView {
-                nameservers: set(parent),
-                ttl: 3600,
-                ds: vec![],
-            }),
+            parent: Ok(ParentView::agreed(set(parent), 3600)),
             source_ns_ttl: Ok(60),
             route53_ns_ttl: Some(60),
             route53_nameservers: set(&NEW),
@@ -651,6 +710,8 @@ mod tests {
             shadow_verified: true,
             source_failures: None,
             operation: None,
+            verified_at: None,
+            attention: Some(Vec::new()),
         }
     }
 
@@ -686,6 +747,7 @@ mod tests {
             Probes {
                 poll: Duration::from_secs(5),
                 source_probe: Duration::from_secs(5),
+                max_verification_age: Duration::from_secs(300),
             },
         )
     }
@@ -921,13 +983,28 @@ mod tests {
                 ..
             }
         )));
+        // Nothing of the old delegation was seen: the parent's TTL before the switch and the
+        // old provider's NS TTL are assumed at the default, above the 30 m soak and the
+        // parent's 3600 s seen now.
         assert_eq!(
             d.status
                 .cutover
                 .unwrap()
                 .old_provider_releasable_at
                 .as_deref(),
-            Some(at(50 + 1800).to_string().as_str())
+            Some(at(50 + 86_400).to_string().as_str())
+        );
+        // Told what they were, the soak is the largest of them and the parent's TTL now.
+        let mut sp = spec(CutoverMode::Manual, false);
+        sp.cutover.previous_nameserver_ttl = Some(600);
+        let d = run(&sp, &verifying(), &obs(&NEW), at(50));
+        assert_eq!(
+            d.status
+                .cutover
+                .unwrap()
+                .old_provider_releasable_at
+                .as_deref(),
+            Some(at(50 + 3600).to_string().as_str())
         );
     }
 
@@ -984,11 +1061,7 @@ mod tests {
             (2, &NEW[..], 20),
             (3, &NEW[..], 20 + 3600),
         ] {
-            o.parent = Ok(ParentView {
-                nameservers: set(parent),
-                ttl: 3600,
-                ds: vec![],
-            });
+            o.parent = Ok(ParentView::agreed(set(parent), 3600));
             let d = run(&sp, &st, &o, at(now));
             let mut next = d.status.clone();
             if d.actions
@@ -1091,7 +1164,7 @@ mod tests {
     }
 
     #[test]
-    fn first_seen_already_lowered_waits_the_parents_ttl() {
+    fn first_seen_already_lowered_waits_what_the_old_ttl_may_have_been() {
         let d = run(
             &spec(CutoverMode::Manual, true),
             &verifying(),
@@ -1102,14 +1175,30 @@ mod tests {
             cond(&d.status, "CutoverReady").reason,
             "WaitingForTtlExpiry"
         );
+        let cut = d.status.cutover.unwrap();
+        // What the old provider served before is unknown: the default, and the status says so.
         assert_eq!(
-            d.status.cutover.unwrap().gate_opens_at.as_deref(),
-            Some(at(3600).to_string().as_str())
+            cut.gate_opens_at.as_deref(),
+            Some(at(86_400).to_string().as_str())
+        );
+        assert_eq!(cut.old_ns_ttl, Some(86_400));
+        assert!(cut.old_ns_ttl_basis.unwrap().contains("default"));
+        let mut sp = spec(CutoverMode::Manual, true);
+        sp.cutover.previous_nameserver_ttl = Some(7200);
+        let d = run(&sp, &verifying(), &obs(&OLD), at(0));
+        let cut = d.status.cutover.unwrap();
+        assert_eq!(
+            cut.gate_opens_at.as_deref(),
+            Some(at(7200).to_string().as_str())
+        );
+        assert_eq!(
+            cut.old_ns_ttl_basis.as_deref(),
+            Some("spec.cutover.previousNameserverTtl")
         );
     }
 
     #[test]
-    fn a_delegation_changed_during_the_soak_holds_completion() {
+    fn a_delegation_changed_during_the_soak_restarts_it() {
         let sp = spec(CutoverMode::Manual, true);
         let st = HostedZoneMigrationStatus {
             phase: Some(Phase::Propagating),
@@ -1128,10 +1217,13 @@ mod tests {
             "not completed while the parent serves the old set"
         );
         assert_eq!(cond(&d.status, "Delegated").reason, "DelegationChanged");
-        // Back on Route 53: completes.
+        // Back on Route 53: the soak starts again from then, it does not complete.
+        let back = run(&sp, &d.status, &obs(&NEW), at(4010)).status;
+        assert_eq!(back.phase, Some(Phase::Propagating));
+        let cut = back.cutover.unwrap();
         assert_eq!(
-            run(&sp, &d.status, &obs(&NEW), at(4010)).status.phase,
-            Some(Phase::Completed)
+            cut.switched_at.as_deref(),
+            Some(at(4010).to_string().as_str())
         );
     }
 

@@ -20,11 +20,12 @@ pub enum Check {
     OldNsTtlExpired,
     ParentReadable,
     NoDsAtParent,
+    Acknowledged,
     Approved,
 }
 
 impl Check {
-    pub const ALL: [Check; 10] = [
+    pub const ALL: [Check; 11] = [
         Check::NotRollingBack,
         Check::RecordsSynced,
         Check::ShadowVerified,
@@ -34,6 +35,7 @@ impl Check {
         Check::OldNsTtlExpired,
         Check::ParentReadable,
         Check::NoDsAtParent,
+        Check::Acknowledged,
         Check::Approved,
     ];
 
@@ -48,6 +50,7 @@ impl Check {
             Check::OldNsTtlExpired => "OldNsTtlExpired",
             Check::ParentReadable => "ParentReadable",
             Check::NoDsAtParent => "NoDsAtParent",
+            Check::Acknowledged => "Acknowledged",
             Check::Approved => "Approved",
         }
     }
@@ -63,6 +66,7 @@ impl Check {
             Check::OldNsTtlExpired => old_ns_ttl_expired(i),
             Check::ParentReadable => parent_readable(i),
             Check::NoDsAtParent => no_ds_at_parent(i),
+            Check::Acknowledged => acknowledged(i),
             Check::Approved => approved(i),
         }
     }
@@ -122,6 +126,8 @@ pub struct Inputs<'a> {
     /// `spec.cutover.loweredNameserverTtl`, clamped.
     pub lowered: u32,
     pub now: Timestamp,
+    /// How old a verification may be when `Route53Domains` switches.
+    pub max_verification_age: std::time::Duration,
 }
 
 /// The gate for this pass: every check with its state, in order.
@@ -136,7 +142,7 @@ impl Gate {
     pub fn evaluate(i: &Inputs) -> Gate {
         Gate {
             checks: Check::ALL.iter().map(|c| (*c, c.evaluate(i))).collect(),
-            opens_at: opens_at(i.cut, i.lowered),
+            opens_at: opens_at(i.cut, i.spec),
         }
     }
 
@@ -198,18 +204,38 @@ pub fn track_source_ns_ttl(
     }
 }
 
-/// The old NS TTL a resolver may hold: the highest seen before the lowering, else the parent's
-/// (seen lowered from the first look, what it was before is unknown).
-fn old_ns_ttl(cut: &CutoverStatus, lowered: u32) -> u64 {
-    cut.source_ns_ttl_before
-        .or(cut.parent_ns_ttl_before)
-        .unwrap_or(i64::from(lowered))
-        .max(0) as u64
+/// What the soak and the gate assume when nothing was observed: the longest Unbound keeps an
+/// NS set (its `cache-max-ttl` default).
+pub const DEFAULT_PREVIOUS_NS_TTL: u64 = 86_400;
+
+/// The highest NS TTL the old provider may have handed out, and where that figure comes from:
+/// the highest zoneshift saw above the lowered one, else `spec.cutover.previousNameserverTtl`,
+/// else [`DEFAULT_PREVIOUS_NS_TTL`] (zoneshift first saw it already lowered, so what came
+/// before is unknown).
+pub fn old_ns_ttl(cut: &CutoverStatus, spec: &CutoverSpec) -> (u64, String) {
+    if let Some(t) = cut.source_ns_ttl_before {
+        return (
+            t.max(0) as u64,
+            "the highest NS TTL observed at the old provider before it was lowered".into(),
+        );
+    }
+    assumed_previous(spec)
 }
 
-fn opens_at(cut: &CutoverStatus, lowered: u32) -> Option<Timestamp> {
+/// What a TTL zoneshift could not observe is assumed to have been.
+pub fn assumed_previous(spec: &CutoverSpec) -> (u64, String) {
+    match spec.previous_nameserver_ttl {
+        Some(t) => (t.max(0) as u64, "spec.cutover.previousNameserverTtl".into()),
+        None => (
+            DEFAULT_PREVIOUS_NS_TTL,
+            format!("the default {DEFAULT_PREVIOUS_NS_TTL} s (the longest Unbound keeps an NS set): zoneshift did not observe the TTL before it was lowered; set spec.cutover.previousNameserverTtl to what it was"),
+        ),
+    }
+}
+
+fn opens_at(cut: &CutoverStatus, spec: &CutoverSpec) -> Option<Timestamp> {
     let since = ts(&cut.source_ns_lowered_since)?;
-    Some(plus(since, old_ns_ttl(cut, lowered)))
+    Some(plus(since, old_ns_ttl(cut, spec).0))
 }
 
 fn not_rolling_back(i: &Inputs) -> State {
@@ -233,13 +259,26 @@ fn records_synced(i: &Inputs) -> State {
 }
 
 fn shadow_verified(i: &Inputs) -> State {
-    if i.obs.shadow_verified {
-        return State::Pass;
+    if !i.obs.shadow_verified {
+        return State::wait(
+            Reason::AwaitingVerification,
+            "The shadow zone is not verified against the source yet (see ShadowVerified).",
+        );
     }
-    State::wait(
-        Reason::AwaitingVerification,
-        "The shadow zone is not verified against the source yet (see ShadowVerified).",
-    )
+    // Route 53 Domains switches in the pass that opens the gate: on a fresh verification, so
+    // that nothing changed at the old provider since is lost.
+    let age = i
+        .obs
+        .verified_at
+        .map(|at| i.now.duration_since(at).as_secs());
+    let max = i.max_verification_age.as_secs() as i64;
+    match (i.spec.mode, age) {
+        (crate::api::CutoverMode::Route53Domains, Some(a)) if a > max => State::wait(
+            Reason::AwaitingVerification,
+            format!("The last verification is {a} s old; zoneshift verifies again before it asks Route 53 Domains to switch."),
+        ),
+        _ => State::Pass,
+    }
 }
 
 fn route53_answering(i: &Inputs) -> State {
@@ -288,7 +327,7 @@ fn old_ns_ttl_expired(i: &Inputs) -> State {
             "The old NS TTL starts to expire once the old provider is seen serving the lowered one.",
         );
     };
-    let before = old_ns_ttl(i.cut, i.lowered);
+    let (before, basis) = old_ns_ttl(i.cut, i.spec);
     let at = plus(since, before);
     if i.now >= at {
         return State::Pass;
@@ -296,7 +335,7 @@ fn old_ns_ttl_expired(i: &Inputs) -> State {
     State::Wait {
         reason: Reason::WaitingForTtlExpiry,
         message: format!(
-            "The old NS TTL ({before} s) must expire after it was lowered at {since}: waiting until {at}."
+            "The old NS TTL ({before} s, {basis}) must expire after it was lowered at {since}: waiting until {at}."
         ),
         until: Some(at),
     }
@@ -304,6 +343,13 @@ fn old_ns_ttl_expired(i: &Inputs) -> State {
 
 fn parent_readable(i: &Inputs) -> State {
     match &i.obs.parent {
+        Ok(p) if !p.disagreement.is_empty() => State::wait(
+            Reason::ParentServersDisagree,
+            format!(
+                "Not every server of the parent zone serves the same delegation ({}): the switch waits until each one can be read.",
+                p.disagreement.join("; ")
+            ),
+        ),
         Ok(_) => State::Pass,
         Err(e) => State::wait(
             Reason::ParentUnreachable,
@@ -313,13 +359,33 @@ fn parent_readable(i: &Inputs) -> State {
 }
 
 fn no_ds_at_parent(i: &Inputs) -> State {
-    match &i.obs.parent {
-        Ok(p) if !p.ds.is_empty() => State::block(Reason::DSPresent, format!(
-            "The parent publishes DS records ({}): an unsigned Route 53 zone under a DS fails validation for every validating resolver. Remove the DS at the registrar (and wait its TTL) first.",
-            p.ds.join("; ")
-        )),
+    if let Ok(p) = &i.obs.parent {
+        if !p.ds.is_empty() {
+            return State::block(Reason::DSPresent, format!(
+                "The parent publishes DS records ({}): an unsigned Route 53 zone under a DS fails validation for every validating resolver. Remove the DS at the registrar first; the gate then waits its TTL ({} s).",
+                p.ds.join("; "), p.ds_ttl
+            ));
+        }
+    }
+    match ts(&i.cut.ds_cached_until) {
+        Some(until) if until > i.now => State::Wait {
+            reason: Reason::WaitingForDsExpiry,
+            message: format!("A DS record was seen at the parent: validating resolvers may cache it until {until}."),
+            until: Some(until),
+        },
         _ => State::Pass,
     }
+}
+
+fn acknowledged(i: &Inputs) -> State {
+    let n = i.cut.unacknowledged_count.unwrap_or(0);
+    if n == 0 {
+        return State::Pass;
+    }
+    let first = i.cut.unacknowledged.first().cloned().unwrap_or_default();
+    State::block(Reason::Unacknowledged, format!(
+        "{n} record sets cannot be proven by one DNS answer or will answer differently from Route 53 (the first: {first}); list each in spec.cutover.acknowledge with why, or change them so they verify."
+    ))
 }
 
 fn approved(i: &Inputs) -> State {

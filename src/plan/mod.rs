@@ -8,6 +8,7 @@
 
 pub mod cutover;
 pub mod gate;
+pub mod observation;
 pub mod status;
 pub mod sync;
 pub mod time;
@@ -66,6 +67,8 @@ pub struct ImportInfo {
     /// The source's nameservers the import found (`spec.source.nameservers` or the parent's
     /// delegation), asked by verification and the cutover.
     pub nameservers: Vec<String>,
+    /// What was not carried or will answer differently, for the acknowledgement list.
+    pub attention: Vec<cutover::Attention>,
 }
 
 /// Where shadow verification stands.

@@ -142,7 +142,7 @@ fn kstatus(
     let stalled = !ok && known.is_some_and(Reason::stalled);
     let waits_for_a_person = matches!(
         known,
-        Some(Reason::AwaitingApproval | Reason::RollbackRequested)
+        Some(Reason::AwaitingApproval | Reason::RollbackRequested | Reason::Unacknowledged)
     );
     let reconciling = !ok && !stalled && !waits_for_a_person;
     let (s_reason, s_message) = if stalled {

@@ -30,6 +30,8 @@ pub struct Comparison {
     pub unanswered: Vec<String>,
     /// Desired sets that a single DNS answer cannot prove (alias, routing policies).
     pub not_comparable: usize,
+    /// Those sets, as (name, type).
+    pub not_comparable_sets: Vec<(String, RecordType)>,
 }
 
 impl Comparison {
@@ -69,6 +71,7 @@ pub fn compare(
         }
         if !comparable(key, set.alias.is_some()) {
             c.not_comparable += 1;
+            c.not_comparable_sets.push((key.name.clone(), key.rtype));
             continue;
         }
         c.checked += 1;

@@ -415,11 +415,7 @@ impl FakeDns {
     pub fn new(nameservers: &[&str], ttl: u32) -> Self {
         let mut ns: Vec<String> = nameservers.iter().map(|s| s.to_string()).collect();
         ns.sort();
-        FakeDns(Arc::new(Mutex::new(Ok(ParentView {
-            nameservers: ns,
-            ttl,
-            ds: Vec::new(),
-        }))))
+        FakeDns(Arc::new(Mutex::new(Ok(ParentView::agreed(ns, ttl)))))
     }
 
     /// The registrar's change reaching the parent.

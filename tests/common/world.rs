@@ -99,6 +99,7 @@ impl World {
         ctx.dns.probes = zoneshift::plan::cutover::Probes {
             poll: std::time::Duration::from_secs(1),
             source_probe: std::time::Duration::from_secs(1),
+            max_verification_age: std::time::Duration::from_secs(300),
         };
         let ctx = Arc::new(ctx);
         World {
