@@ -550,3 +550,62 @@ async fn server_errors_are_retried_then_reported_as_unreachable() {
         Some(json!({"count": 0, "token": token})),
     );
 }
+
+/// The gate's `Acknowledged` check: its state and reason.
+fn acknowledged_check(m: &HostedZoneMigration) -> (String, Option<String>) {
+    let cut = m.status.as_ref().unwrap().cutover.clone().unwrap();
+    let c = cut.gate.iter().find(|c| c.name == "Acknowledged").unwrap();
+    (c.state.clone(), c.reason.clone())
+}
+
+#[tokio::test]
+async fn proxied_records_wait_at_the_gate_until_acknowledged() {
+    let d = common::unique_domain("cf-ack");
+    let mut records = small_zone(&d);
+    records[0]["proxied"] = json!(true); // www
+    records[1]["proxied"] = json!(true); // api
+    let (_, token) = cf_zone(&d, records);
+    let mut m = from_cloudflare(&d);
+    // Servers that answer, so that the shadow zone is compared and the gate sees what waits
+    // for a person; the stand-in serves no DNS.
+    m.spec.source.as_mut().unwrap().nameservers =
+        vec![std::env::var("ZS_SOURCE_DNS")
+            .expect("ZS_SOURCE_DNS is not set: run scripts/test-env up")];
+    let w = World::with(vec![m], vec![], vec![token_secret(&token)]).await;
+    w.settle("m").await;
+    w.reconcile("m").await.unwrap();
+    let m = w.get("m").await;
+    let cut = m.status.as_ref().unwrap().cutover.clone().unwrap();
+    assert_eq!(
+        cut.unacknowledged_count,
+        Some(2),
+        "{:?}",
+        cut.unacknowledged
+    );
+    assert!(
+        cut.unacknowledged[0].contains("proxied by Cloudflare"),
+        "{:?}",
+        cut.unacknowledged
+    );
+    assert_eq!(
+        acknowledged_check(&m),
+        ("Block".to_string(), Some("Unacknowledged".to_string()))
+    );
+    let v = m.status.as_ref().unwrap().verification.clone().unwrap();
+    assert_eq!(
+        v.not_comparable, 2,
+        "the proxied records are not compared: {v:?}"
+    );
+
+    w.patch_spec(
+        "m",
+        json!({"cutover": {"acknowledge": [
+            {"name": "www", "type": "A", "why": "the origin takes the traffic directly"},
+            {"name": "api", "type": "*", "why": "the origin takes the traffic directly"}
+        ]}}),
+    )
+    .await;
+    w.reconcile("m").await.unwrap();
+    let m = w.get("m").await;
+    assert_eq!(acknowledged_check(&m), ("Pass".to_string(), None));
+}
