@@ -164,8 +164,9 @@ pub struct DelegationStatus {
     /// The NS set the parent serves for the domain.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parent_nameservers: Vec<String>,
-    /// DS records at the parent (a signed delegation).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// DS records at the parent (a signed delegation); written even when empty, so that a
+    /// removed DS is seen removed whatever patch semantics carry the status.
+    #[serde(default)]
     pub ds: Vec<String>,
     /// When the parent was asked (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +174,9 @@ pub struct DelegationStatus {
     /// Why the parent could not be asked, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The TTL of the DS records last seen at the parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ds_ttl: Option<i64>,
     /// How many of the parent's server addresses (IPv4 and IPv6) were asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub servers_asked: Option<i64>,
@@ -215,7 +219,7 @@ pub struct CutoverStatus {
     pub ds_cached_until: Option<String>,
     /// What the gate waits for a person to acknowledge (`spec.cutover.acknowledge`), as
     /// `name TYPE: why`; at most 50, `unacknowledgedCount` counts them all.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub unacknowledged: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unacknowledged_count: Option<i64>,

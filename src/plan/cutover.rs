@@ -175,6 +175,13 @@ impl Step<'_> {
     /// Observations go into the status with their time.
     fn record_observations(&mut self) {
         let now = self.now;
+        let had_ds = self.s.delegation.as_ref().is_some_and(|d| !d.ds.is_empty());
+        let ds_ttl = self
+            .s
+            .delegation
+            .as_ref()
+            .and_then(|d| d.ds_ttl)
+            .unwrap_or(0);
         record_delegation(&mut self.s, &self.obs.parent, now);
         if let Some(ttl) = self.obs.route53_ns_ttl {
             self.s
@@ -190,6 +197,7 @@ impl Step<'_> {
             if ttl > self.lowered {
                 let before = self.cut.source_ns_ttl_before.unwrap_or(0);
                 self.cut.source_ns_ttl_before = Some(before.max(i64::from(ttl)));
+                self.cut.source_ns_lowered_since = None;
             }
         }
         if let Ok(p) = &self.obs.parent {
@@ -199,9 +207,15 @@ impl Step<'_> {
                 .unwrap_or(0)
                 .max(i64::from(p.ttl));
             self.cut.parent_ns_ttl_max = Some(max);
-            if !p.ds.is_empty() {
-                // Validating resolvers may hold the DS for its TTL after it is removed.
-                let until = plus(time::start(now), u64::from(p.ds_ttl));
+            // Validating resolvers may hold a DS for its TTL after it is removed; a DS seen
+            // before and gone now went at some moment up to now.
+            let ttl = match (p.ds.is_empty(), had_ds) {
+                (false, _) => Some(u64::from(p.ds_ttl)),
+                (true, true) => Some(ds_ttl.max(0) as u64),
+                (true, false) => None,
+            };
+            if let Some(ttl) = ttl {
+                let until = plus(time::start(now), ttl);
                 let known = ts(&self.cut.ds_cached_until);
                 if known.is_none_or(|k| k < until) {
                     self.cut.ds_cached_until = Some(until.to_string());
@@ -250,15 +264,16 @@ impl Step<'_> {
     fn before_switch(&mut self) {
         let switched = self.switched_now();
         // Track the parent's TTL before the switch: parent-centric resolvers keep the old
-        // delegation that long.
-        if let (Ok(p), false) = (&self.obs.parent, switched) {
-            self.cut.parent_ns_ttl_before = Some(
-                self.cut
-                    .parent_ns_ttl_before
-                    .unwrap_or(0)
-                    .max(i64::from(p.ttl)),
-            );
-            if !p.nameservers.is_empty() {
+        // delegation that long. Only a reading of the old delegation in full counts: every
+        // server answering, none serving a Route 53 nameserver yet.
+        if let Ok(p) = &self.obs.parent {
+            let route53 = &self.obs.route53_nameservers;
+            let old = p.disagreement.is_empty()
+                && !p.nameservers.is_empty()
+                && !p.nameservers.iter().any(|n| route53.contains(n));
+            if old {
+                let before = self.cut.parent_ns_ttl_before.unwrap_or(0);
+                self.cut.parent_ns_ttl_before = Some(before.max(i64::from(p.ttl)));
                 self.cut.previous_nameservers = p.nameservers.clone();
             }
         }
@@ -398,29 +413,46 @@ impl Step<'_> {
         self.poll_soon(self.probes.poll);
     }
 
-    /// The longest any cache may hold a delegation or an NS set pointing at the old provider,
-    /// counted from the switch: the parent's NS TTL (before the switch when it was seen, else
-    /// the highest seen or assumed), the highest NS TTL the old provider may have handed out,
-    /// and `minimumSoak`.
-    fn horizon(&self) -> u64 {
+    /// When the last cache that may hold a delegation or an NS set pointing at the old
+    /// provider can have let go, for a switch at `switched`. Until the parent's old delegation
+    /// expires (its TTL before the switch, else the highest seen or assumed), a resolver may
+    /// fetch the old provider's own NS set and keep it for the TTL the old provider serves: the
+    /// lowered one when it was seen lowered before the switch (a set fetched before the
+    /// lowering expires at `lowered since + old NS TTL`), else the highest it may have handed
+    /// out. Never before `minimumSoak`.
+    fn releasable_at(&self, switched: Timestamp) -> Timestamp {
         let parent_max = self.cut.parent_ns_ttl_max.unwrap_or(0).max(0) as u64;
-        let parent_before = match self.cut.parent_ns_ttl_before {
-            Some(t) => t.max(0) as u64,
+        let parent = match self.cut.parent_ns_ttl_before {
+            Some(t) => (t.max(0) as u64).max(parent_max),
             // The switch was seen before any old delegation was: assume what was not seen.
-            None => gate::assumed_previous(self.spec).0,
+            None => gate::assumed_previous(self.spec).0.max(parent_max),
         };
         let (old_ns, _) = gate::old_ns_ttl(&self.cut, self.spec);
-        parent_max
-            .max(parent_before)
-            .max(old_ns)
-            .max(self.soak.as_secs())
+        // What the old provider serves now counts too, whatever it is.
+        let served = self
+            .s
+            .observed_ttls
+            .as_ref()
+            .and_then(|t| t.source_ns)
+            .unwrap_or(0);
+        let served = served.max(0) as u64;
+        let lowered_since = ts(&self.cut.source_ns_lowered_since).filter(|t| *t <= switched);
+        let child = match lowered_since {
+            Some(since) => {
+                let fetched_before = plus(since, old_ns);
+                let window = parent + u64::from(self.lowered).max(served);
+                fetched_before.max(plus(switched, window))
+            }
+            None => plus(switched, parent + old_ns.max(served)),
+        };
+        child.max(plus(switched, self.soak.as_secs()))
     }
 
     fn enter_propagating(&mut self) {
         let now = self.now;
         let switched = ts(&self.cut.switched_at).unwrap_or(time::start(now));
         self.cut.switched_at = Some(switched.to_string());
-        let releasable = plus(switched, self.horizon());
+        let releasable = self.releasable_at(switched);
         self.cut.old_provider_releasable_at = Some(releasable.to_string());
         self.s.phase = Some(Phase::Propagating);
         self.set(
@@ -436,6 +468,13 @@ impl Step<'_> {
     }
 
     fn propagating(&mut self) {
+        // What was observed since the switch may push the horizon out, never in.
+        if let Some(switched) = ts(&self.cut.switched_at) {
+            let now_known = self.releasable_at(switched);
+            if ts(&self.cut.old_provider_releasable_at).is_none_or(|r| r < now_known) {
+                self.cut.old_provider_releasable_at = Some(now_known.to_string());
+            }
+        }
         if let Some(failures) = self.obs.source_failures.clone() {
             let releasable = ts(&self.cut.old_provider_releasable_at).unwrap_or(self.now);
             self.probe_outcome(&failures, releasable);
@@ -640,6 +679,11 @@ fn record_delegation(
     match parent {
         Ok(p) => {
             d.parent_nameservers = p.nameservers.clone();
+            if !p.ds.is_empty() {
+                d.ds_ttl = Some(i64::from(p.ds_ttl));
+            }
+            d.servers_asked = Some(p.servers as i64);
+            d.disagreement = (!p.disagreement.is_empty()).then(|| p.disagreement.join("; "));
             d.ds = p.ds.clone();
             d.error = None;
             let t = s.observed_ttls.get_or_insert_with(Default::default);
@@ -820,8 +864,8 @@ mod tests {
         );
         assert_eq!(
             cut.old_provider_releasable_at.as_deref(),
-            Some(at(4000 + 3600).to_string().as_str()),
-            "parent TTL 3600 > soak 1800"
+            Some(at(4000 + 3600 + 60).to_string().as_str()),
+            "until the parent's 3600 s delegation expires a resolver may fetch the old NS set (60 s)"
         );
         assert_eq!(cut.previous_nameservers, set(&OLD));
         assert_eq!(cond(&d.status, "Delegated").status, "True");
@@ -837,7 +881,7 @@ mod tests {
             (c.status.as_str(), c.reason.as_str()),
             ("False", "SourceUnhealthy")
         );
-        assert!(c.message.contains("58m20s more"), "{}", c.message);
+        assert!(c.message.contains("59m20s more"), "{}", c.message);
         assert!(d2.actions.iter().any(|a| matches!(
             a,
             Action::Event {
@@ -853,14 +897,17 @@ mod tests {
         let d3 = run(&sp, &d2.status, &o3, at(4200));
         assert_eq!(cond(&d3.status, "SourceHealthy").status, "True");
         assert_eq!(d3.next_look, Some(at(4205)));
-        let d4 = run(&sp, &d3.status, &obs(&NEW), at(7600));
+        let d4 = run(&sp, &d3.status, &obs(&NEW), at(7660));
         assert_eq!(d4.status.phase, Some(Phase::Completed));
+        // The failure seen during the soak is said at completion.
+        let released = cond(&d4.status, "Propagated").message.clone();
+        assert!(released.contains("answered differently"), "{released}");
         assert_eq!(cond(&d4.status, "Propagated").status, "True");
         assert!(d4.actions.contains(&Action::SetRoute53NsTtl(172_800)));
         // Afterwards the final TTL is held.
         let mut o5 = obs(&NEW);
         o5.route53_ns_ttl = Some(60);
-        assert!(run(&sp, &d4.status, &o5, at(7700))
+        assert!(run(&sp, &d4.status, &o5, at(7760))
             .actions
             .contains(&Action::SetRoute53NsTtl(172_800)));
     }
@@ -992,7 +1039,7 @@ mod tests {
                 .unwrap()
                 .old_provider_releasable_at
                 .as_deref(),
-            Some(at(50 + 86_400).to_string().as_str())
+            Some(at(50 + 2 * 86_400).to_string().as_str())
         );
         // Told what they were, the soak is the largest of them and the parent's TTL now.
         let mut sp = spec(CutoverMode::Manual, false);
@@ -1004,7 +1051,7 @@ mod tests {
                 .unwrap()
                 .old_provider_releasable_at
                 .as_deref(),
-            Some(at(50 + 3600).to_string().as_str())
+            Some(at(50 + 3600 + 600).to_string().as_str())
         );
     }
 
@@ -1059,7 +1106,7 @@ mod tests {
             (0, &OLD[..], 0),
             (1, &OLD[..], 10),
             (2, &NEW[..], 20),
-            (3, &NEW[..], 20 + 3600),
+            (3, &NEW[..], 20 + 3600 + 60),
         ] {
             o.parent = Ok(ParentView::agreed(set(parent), 3600));
             let d = run(&sp, &st, &o, at(now));
