@@ -22,14 +22,14 @@
 #                                  than the steady window, it puts whole re-syncs into it
 #   ZS_BENCH_DELETION_POLICY [Retain]  Delete: the clean-up removes the zones from Route 53 too
 #   ZS_BENCH_SAMPLES               a file to keep the one-second samples in (columns: unix time,
-#                                  RSS kB, VmHWM kB, operator/moto/emulator CPU ticks, machine
+#                                  RSS kB, VmHWM kB, operator/moto/kube-apiserver CPU ticks, machine
 #                                  busy and total ticks), e.g. to see RSS over time
 #   ZS_BIN                         the binary; default target/release/zoneshift when it is newer
 #                                  than every file of src/, else target/debug/zoneshift
 #
 # The resources keep the default deletionPolicy (Retain) unless told otherwise: at the end they
 # are deleted from the namespace zs-bench-PID, but their zones stay in the Route 53 stand-in.
-# The operator is stopped by its PID. moto and the Kubernetes emulator run on the same cores as
+# The operator is stopped by its PID. moto and the kube-apiserver run on the same cores as
 # the operator: their CPU time and the machine's are printed too, to show whether the cores
 # were saturated.
 set -euo pipefail
@@ -100,7 +100,7 @@ MOTO_PID="$(standin_pid moto)"
 KUBE_PID="$(standin_pid kube)"
 
 # One line of counters: wall time, the operator's RSS, peak RSS (VmHWM) and CPU ticks,
-# moto's and the emulator's CPU ticks, and the machine's busy and total ticks.
+# moto's and the kube-apiserver's CPU ticks, and the machine's busy and total ticks.
 SNAP_PY='
 import os, sys, time
 def cpu(pid):
@@ -269,7 +269,7 @@ rows = [
     ("steady: operator mean cores", f"{cpu_s('synced', 'steady') / wall('synced', 'steady'):.4f} ({cpu_s('synced', 'steady') / wall('synced', 'steady') * 1000:.1f}m)"),
     ("steady: operator busiest second", f"{busiest('synced', 'steady'):.3f} cores"),
     ("initial sync: moto CPU (shared)", f"{cpu_s('start', 'synced', 'moto'):.1f} s, mean {cpu_s('start', 'synced', 'moto') / sync_wall:.2f} cores"),
-    ("initial sync: emulator CPU (shared)", f"{cpu_s('start', 'synced', 'kube'):.1f} s, mean {cpu_s('start', 'synced', 'kube') / sync_wall:.2f} cores"),
+    ("initial sync: Kubernetes API CPU (shared)", f"{cpu_s('start', 'synced', 'kube'):.1f} s, mean {cpu_s('start', 'synced', 'kube') / sync_wall:.2f} cores"),
     ("initial sync: whole machine", f"{machine('start', 'synced'):.2f} of {os.cpu_count()} cores busy"),
     ("steady: whole machine", f"{machine('synced', 'steady'):.2f} of {os.cpu_count()} cores busy"),
     ("Route 53 requests, initial sync", f"{sum(sync_req.values())}: {fmt(sync_req)}"),

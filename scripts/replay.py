@@ -16,8 +16,8 @@ Usage (as root, with .venv/bin/python; the flows start the world themselves):
   replay.py summary      print the counts of every timeline as a Markdown table
 
 The zoneshift flows run target/debug/zoneshift (ZS_BIN to change) against the test-env's
-Kubernetes API and moto, with the world's resolver (--resolver), short intervals and the admin
-port on loopback; ZS_REPLAY_OPERATOR_ARGS adds flags. They fail with a message naming the step
+kube-apiserver (as the chart's ServiceAccount, ZS_OPERATOR_KUBECONFIG) and moto, with the
+world's resolver (--resolver), short intervals and the admin port on loopback; ZS_REPLAY_OPERATOR_ARGS adds flags. They fail with a message naming the step
 when a status step does not come within --timeout. Each flow restores the world when it ends,
 and fails if something else changed the world while it ran.
 """
@@ -538,7 +538,10 @@ def zoneshift_flow(args, flow):
         events["source_ns_lowered"] = time.time()
         log(f"starting {binary} run {' '.join(flags)} (log: {os.path.relpath(oplog_path, ROOT)})")
         oplog = open(oplog_path, "w")
-        op = subprocess.Popen([binary, "run", *flags], stdout=oplog, stderr=subprocess.STDOUT)
+        # The operator runs as the chart's ServiceAccount (scripts/test-env env), kubectl as the admin.
+        kubeconfig = os.environ.get("ZS_OPERATOR_KUBECONFIG") or os.environ.get("KUBECONFIG", "")
+        openv = dict(os.environ, KUBECONFIG=kubeconfig)
+        op = subprocess.Popen([binary, "run", *flags], stdout=oplog, stderr=subprocess.STDOUT, env=openv)
         kubectl("apply", "-f", "-", stdin=manifest(ns, False))
         events["applied"] = time.time()
         watcher.start()

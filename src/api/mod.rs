@@ -215,6 +215,7 @@ pub struct ZoneFileSource {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct LocalObjectRef {
     /// The object's name.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
 
@@ -222,14 +223,25 @@ pub struct LocalObjectRef {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct ConfigMapKeyRef {
     /// The ConfigMap's name.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// The key holding the zone file.
+    #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
 
 /// One desired record set.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.values) && size(self.values) > 0 && has(self.alias))").message("set either values or alias, not both"))]
+#[x_kube(validation = Rule::new("(has(self.values) && size(self.values) > 0) || has(self.alias)").message("a record needs values or an alias"))]
+#[x_kube(validation = Rule::new("!has(self.alias) || !has(self.ttl)").message("an alias record has no TTL: Route 53 uses the target's"))]
+#[x_kube(validation = Rule::new("self.type != 'CNAME' || !has(self.values) || size(self.values) <= 1").message("a CNAME has exactly one value"))]
+#[x_kube(validation = Rule::new("self.type != 'CNAME' || self.name != '@'").message("a CNAME cannot sit at the zone apex; use an alias record instead"))]
+#[x_kube(validation = Rule::new("self.type != 'NS' || self.name != '@'").message("the apex NS records are the Route 53 delegation set; zoneshift manages only their TTL (spec.cutover)"))]
+#[x_kube(validation = Rule::new("!has(self.setIdentifier) || has(self.weight) || has(self.region) || has(self.failover) || has(self.geoLocation) || has(self.multiValueAnswer)").message("setIdentifier needs a routing policy (weight, region, failover, geoLocation or multiValueAnswer)"))]
+#[x_kube(validation = Rule::new("has(self.setIdentifier) || !(has(self.weight) || has(self.region) || has(self.failover) || has(self.geoLocation) || has(self.multiValueAnswer))").message("a routing policy needs a setIdentifier"))]
+#[x_kube(validation = Rule::new("(has(self.weight) ? 1 : 0) + (has(self.region) ? 1 : 0) + (has(self.failover) ? 1 : 0) + (has(self.geoLocation) ? 1 : 0) + (has(self.multiValueAnswer) ? 1 : 0) <= 1").message("a record set can have only one routing policy"))]
 pub struct RecordSpec {
     /// The name, relative to `domain` (`www`, `@` for the apex, `*.dev` for a wildcard) or
     /// absolute with a trailing dot (`www.example.com.`).
@@ -292,8 +304,10 @@ pub struct RecordSpec {
 #[serde(rename_all = "camelCase")]
 pub struct AliasSpec {
     /// The target's DNS name, e.g. `my-lb-123.eu-west-1.elb.amazonaws.com.`.
+    #[schemars(length(min = 1, max = 255))]
     pub dns_name: String,
     /// The target's hosted zone id (for a load balancer, the id of its region).
+    #[schemars(regex(pattern = r"^\s*(/hostedzone/)?[A-Za-z0-9]+\s*$"))]
     pub hosted_zone_id: String,
     /// Whether Route 53 checks the target's health.
     #[serde(default)]

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Leader election with two operator processes against the Kubernetes API named by KUBECONFIG
-# (the emulator by default): one acts, the other waits; killing the first hands over within
-# the lease duration; a graceful stop releases the lease. Prints "N passed, N failed".
+# Leader election with two operator processes against the kube-apiserver of scripts/test-env,
+# both running as the chart's ServiceAccount (ZS_OPERATOR_KUBECONFIG), so the real Lease in the
+# chart's namespace is created, renewed and released under the chart's Role: one acts, the
+# other waits; killing the first hands over within the lease duration; a graceful stop releases
+# the lease. Prints "N passed, N failed".
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 : "${ZS_ROUTE53_ENDPOINT:?run: eval \"\$(scripts/test-env env)\"}"
+: "${ZS_OPERATOR_KUBECONFIG:?run: eval \"\$(scripts/test-env env)\"}"
 BIN="${ZS_BIN:-$ROOT/target/debug/zoneshift}"
 NS="zs-leader-$$"
+# The chart's Role grants the Lease zoneshift-leader in the release's namespace only.
+LEASE_NS="${ZS_OPERATOR_NAMESPACE:-zoneshift-system}"
 LEASE_SECONDS=3
 declare -A PID ADMIN=([a]=127.0.0.1:18082 [b]=127.0.0.1:18083)
 LOGS="$(mktemp -d)"
@@ -28,16 +33,18 @@ cleanup() {
 trap cleanup EXIT
 
 start() { # replica
-  POD_NAME="zoneshift-$1" "$BIN" run --namespace "$NS" --log-format text --admin-addr "${ADMIN[$1]}" \
-    --leader-election --leader-election-namespace "$NS" --leader-election-lease-duration "${LEASE_SECONDS}s" \
+  KUBECONFIG="$ZS_OPERATOR_KUBECONFIG" POD_NAME="zoneshift-$1" "$BIN" run --namespace "$NS" --log-format text --admin-addr "${ADMIN[$1]}" \
+    --leader-election --leader-election-namespace "$LEASE_NS" --leader-election-lease-duration "${LEASE_SECONDS}s" \
     --change-poll-interval 1s >"$LOGS/$1.log" 2>&1 &
   PID[$1]=$!
 }
-holder() { kubectl get lease -n "$NS" zoneshift-leader -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true; }
+holder() { kubectl get lease -n "$LEASE_NS" zoneshift-leader -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true; }
 metric() { curl -s "http://${ADMIN[$1]}/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 
 kubectl apply -f "$ROOT/crds/hostedzonemigration.yaml" >/dev/null
+kubectl wait --for=condition=Established crd/hostedzonemigrations.zoneshift.io --timeout=30s >/dev/null
 kubectl create namespace "$NS" >/dev/null
+kubectl delete lease -n "$LEASE_NS" zoneshift-leader --ignore-not-found >/dev/null  # one an earlier run left
 start a
 for _ in $(seq 50); do [[ "$(holder)" == zoneshift-a ]] && break; sleep 0.1; done
 [[ "$(holder)" == zoneshift-a ]] || fail "replica a never took the lease"

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# End-to-end: the real zoneshift binary, driven by kubectl, against the Kubernetes API named by
-# KUBECONFIG (the emulator from scripts/test-env by default, or a real cluster: see
-# scripts/e2e-real-cluster) and the Route 53 stand-in. Apply, get, wait for RecordsSynced,
-# check the records in Route 53, change the spec, delete with deletionPolicy Delete.
+# End-to-end: the real zoneshift binary, driven by kubectl, against the kube-apiserver of
+# scripts/test-env and the Route 53 stand-in. kubectl acts as the admin (KUBECONFIG); the
+# operator runs as the chart's ServiceAccount with exactly the chart's RBAC
+# (ZS_OPERATOR_KUBECONFIG), so a verb the chart does not grant fails here. Apply, get, wait for
+# RecordsSynced, check the records in Route 53, change the spec, delete with deletionPolicy Delete.
 # Exits non-zero on the first failure and prints "N passed, N failed" at the end.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 : "${ZS_ROUTE53_ENDPOINT:?run: eval \"\$(scripts/test-env env)\"}"
 : "${KUBECONFIG:?KUBECONFIG must name the cluster to test against}"
+: "${ZS_OPERATOR_KUBECONFIG:?run: eval \"\$(scripts/test-env env)\"}"
 BIN="${ZS_BIN:-$ROOT/target/debug/zoneshift}"
 PY="$ROOT/.venv/bin/python"
 NS="zs-e2e-$$"
@@ -41,10 +43,10 @@ kubectl wait --for=condition=Established crd/hostedzonemigrations.zoneshift.io -
 kubectl create namespace "$NS" >/dev/null
 
 ADMIN="127.0.0.1:${ZS_E2E_ADMIN_PORT:-18081}"
-"$BIN" run --namespace "$NS" --log-format text --resync-interval 5s --change-poll-interval 1s --admin-addr "$ADMIN" >"$LOG" 2>&1 &
+KUBECONFIG="$ZS_OPERATOR_KUBECONFIG" "$BIN" run --namespace "$NS" --log-format text --resync-interval 5s --change-poll-interval 1s --admin-addr "$ADMIN" >"$LOG" 2>&1 &
 OP_PID=$!
 # /readyz turns 200 once the CRD is established and the cache has synced.
-for _ in $(seq 50); do
+for _ in $(seq 100); do
   [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADMIN/readyz")" == 200 ]] && break
   sleep 0.2
 done
@@ -116,4 +118,7 @@ for want in ZoneCreated ChangesApplied RecordsDeleted ZoneDeleted; do
   [[ " $reasons " == *" $want "* ]] || fail "no $want event (events: $reasons)"
 done
 ok "events: $reasons"
+forbidden="$(grep -ciE 'forbidden|403' "$LOG" || true)"
+[[ "$forbidden" == 0 ]] || fail "the operator was refused something the chart does not grant: $(grep -iE 'forbidden|403' "$LOG" | head -3)"
+ok "the chart's RBAC was enough: no 403 in the operator's log"
 echo "$passed passed, 0 failed"
