@@ -166,6 +166,8 @@ pub trait Source: Send + Sync {
     ) -> BTreeMap<(String, RecordType), SourceView>;
     /// The apex NS TTL the servers serve.
     async fn apex_ns_ttl(&self, servers: &[String], origin: &str) -> Result<u32, DnsError>;
+    /// Every address (`ip:port`) the servers stand for, IPv4 and IPv6.
+    async fn addresses(&self, servers: &[String]) -> Result<Vec<String>, DnsError>;
 }
 
 /// DNS as a resolver sees it: the parent's delegation and whether nameservers answer.
@@ -175,4 +177,6 @@ pub trait DnsObserver: Send + Sync {
     async fn parent_delegation(&self, origin: &str) -> Result<ParentView, DnsError>;
     /// Whether `servers` (host names) answer authoritatively for `origin`.
     async fn answers_for(&self, servers: &[String], origin: &str) -> Result<(), DnsError>;
+    /// The addresses (`ip:53`) of a host name, IPv4 and IPv6, as the resolver finds them.
+    async fn addresses(&self, host: &str) -> Result<Vec<String>, DnsError>;
 }

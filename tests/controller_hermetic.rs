@@ -268,6 +268,78 @@ async fn a_whole_migration_through_the_ports() {
     assert_eq!(w.route53.records(&zone)[&apex].ttl, Some(172_800));
 }
 
+/// During the soak every server of the old provider is probed on its own: one emptied server
+/// is the outage, whatever the others answer.
+#[tokio::test]
+async fn one_emptied_old_server_is_caught_during_the_soak() {
+    let mut m = migration(CutoverMode::Manual);
+    m.spec.source.as_mut().expect("source").nameservers =
+        vec!["192.0.2.53".into(), "192.0.2.54".into()];
+    m.spec.cutover.approved = true;
+    let w = Hermetic::new(m, 60).await;
+    for _ in 0..3 {
+        w.reconcile().await;
+    }
+    w.clock.advance(Duration::from_secs(3700));
+    w.reconcile().await;
+    assert_eq!(w.status().await.phase, Some(Phase::CuttingOver));
+    let ns: Vec<String> = ROUTE53_NS.iter().map(|s| s.to_string()).collect();
+    w.parent.delegate(&ns);
+    w.clock.advance(Duration::from_secs(30));
+    w.reconcile().await;
+    assert_eq!(w.status().await.phase, Some(Phase::Propagating));
+    // A full pass probes both servers: healthy.
+    w.clock.advance(Duration::from_secs(120));
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(reason(&s, ConditionType::SourceHealthy), "Answering");
+    // One of the two is emptied.
+    w.source.0.lock().expect("lock").emptied = vec!["192.0.2.54".into()];
+    w.clock.advance(Duration::from_secs(120));
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(reason(&s, ConditionType::SourceHealthy), "SourceUnhealthy");
+    let msg = s
+        .condition(ConditionType::SourceHealthy)
+        .expect("c")
+        .message
+        .clone();
+    assert!(msg.contains("192.0.2.54"), "{msg}");
+    assert!(w.events().await.contains(&"SourceUnhealthy".to_string()));
+}
+
+/// Deleting the resource with deletionPolicy Delete while the domain is delegated to the zone
+/// deletes nothing.
+#[tokio::test]
+async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
+    let mut m = migration(CutoverMode::Manual);
+    m.spec.hosted_zone.deletion_policy = DeletionPolicy::Delete;
+    m.spec.cutover.approved = true;
+    let w = Hermetic::new(m, 60).await;
+    for _ in 0..3 {
+        w.reconcile().await;
+    }
+    w.clock.advance(Duration::from_secs(3700));
+    w.reconcile().await;
+    let ns: Vec<String> = ROUTE53_NS.iter().map(|s| s.to_string()).collect();
+    w.parent.delegate(&ns);
+    w.clock.advance(Duration::from_secs(30));
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(s.phase, Some(Phase::Propagating));
+    let zone = s.hosted_zone_id.clone().expect("zone");
+    let before = w.route53.records(&zone).len();
+    // kubectl delete: the object carries a deletionTimestamp (see tests/common/world.rs).
+    let mut o = w.get().await;
+    o.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::now(),
+    ));
+    let r = reconcile(Arc::new(o), w.ctx.clone()).await;
+    assert!(r.is_err(), "deletion is refused while delegated");
+    assert_eq!(w.route53.records(&zone).len(), before, "nothing deleted");
+    assert!(w.events().await.contains(&"DeletionBlocked".to_string()));
+}
+
 /// A record Route 53 would refuse writes nothing at all, not even the zone.
 #[tokio::test]
 async fn an_invalid_record_writes_nothing() {

@@ -26,8 +26,14 @@ pub(super) async fn publish(
         action: action.as_str().into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
-        tracing::debug!(error = %e, %reason, "could not publish event");
+    match ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        Ok(()) => {}
+        // The namespace is going away with the resource: nobody will read the event.
+        Err(e) if e.to_string().contains("is being terminated") => {
+            tracing::debug!(error = %e, %reason, "event not published: its namespace is being deleted");
+        }
+        // A missing permission must show at the default level.
+        Err(e) => tracing::warn!(error = %e, %reason, "could not publish event"),
     }
 }
 

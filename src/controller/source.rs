@@ -135,11 +135,77 @@ pub(super) async fn verify(
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let left_out = desired.len() - comparable.len();
     let asked = verify::questions(&comparable, &origin);
-    let answers = ctx.source().ask(&servers, &asked).await;
-    let mut c = verify::compare(&origin, &comparable, current, &answers);
-    c.not_comparable += desired.len() - comparable.len();
+    let mut c = if phase == Phase::Propagating {
+        match probe_every_server(obj, ctx, &asked, &comparable, current, &origin).await {
+            Verification::Compared(c) => c,
+            other => return other,
+        }
+    } else {
+        let answers = ctx.source().ask(&servers, &asked).await;
+        verify::compare(&origin, &comparable, current, &answers)
+    };
+    c.not_comparable += left_out;
     Verification::Compared(c)
+}
+
+/// During the soak every server of the old provider is asked on its own, IPv4 and IPv6: the
+/// ones `spec.source.nameservers` names and those of the delegation before the switch. One
+/// that stops answering as Route 53 does is the outage, whatever the others answer.
+async fn probe_every_server(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    asked: &[(String, crate::zone::RecordType)],
+    desired: &crate::zone::RecordMap,
+    current: &crate::zone::RecordMap,
+    origin: &str,
+) -> Verification {
+    let source = ctx.source();
+    let named = obj
+        .spec
+        .source
+        .as_ref()
+        .map(|s| s.nameservers.clone())
+        .unwrap_or_default();
+    let mut servers = Vec::new();
+    let mut failures = Vec::new();
+    match source.addresses(&named).await {
+        Ok(a) => servers.extend(a),
+        Err(e) => failures.push(format!("spec.source.nameservers: {e}")),
+    }
+    let previous = obj.status.as_ref().and_then(|s| s.cutover.as_ref());
+    for host in previous
+        .map(|c| c.previous_nameservers.clone())
+        .unwrap_or_default()
+    {
+        match ctx.observer().addresses(&host).await {
+            Ok(a) => servers.extend(a),
+            Err(e) => failures.push(format!("{host}: {e}")),
+        }
+    }
+    servers.sort();
+    servers.dedup();
+    let mut merged = verify::Comparison::default();
+    for server in &servers {
+        let answers = source.ask(std::slice::from_ref(server), asked).await;
+        let c = verify::compare(origin, desired, current, &answers);
+        merged.checked = merged.checked.max(c.checked);
+        merged.matched = if merged.matched == 0 {
+            c.matched
+        } else {
+            merged.matched.min(c.matched)
+        };
+        merged.not_comparable = c.not_comparable;
+        merged
+            .mismatches
+            .extend(c.mismatches.iter().map(|m| format!("{server}: {m}")));
+        merged
+            .unanswered
+            .extend(c.unanswered.iter().map(|m| format!("{server}: {m}")));
+    }
+    merged.unanswered.extend(failures);
+    Verification::Compared(merged)
 }
 
 /// The (name, type) pairs the source serves differently by design (a proxied record answers

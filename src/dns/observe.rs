@@ -350,4 +350,10 @@ impl crate::ports::DnsObserver for ResolverObserver {
     async fn answers_for(&self, servers: &[String], origin: &str) -> Result<(), DnsError> {
         answers_for(&self.connect().await?, servers, origin, self.timeout).await
     }
+
+    async fn addresses(&self, host: &str) -> Result<Vec<String>, DnsError> {
+        let resolver = self.connect().await?;
+        let addrs = resolver.addresses(host.trim_end_matches('.')).await?;
+        Ok(addrs.into_iter().map(|a| a.to_string()).collect())
+    }
 }

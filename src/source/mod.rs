@@ -205,6 +205,14 @@ impl crate::ports::Source for KubeSource {
         let auth = authorities(servers, self.dns.timeout).await?;
         observe::apex_ns_ttl(&auth, origin).await
     }
+
+    async fn addresses(&self, servers: &[String]) -> Result<Vec<String>, DnsError> {
+        let mut out = Vec::new();
+        for s in servers {
+            out.extend(resolve_server(s).await?.into_iter().map(|a| a.to_string()));
+        }
+        Ok(out)
+    }
 }
 
 /// Connections to the source's nameservers; the error names every one that did not resolve.

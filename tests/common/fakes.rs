@@ -325,6 +325,8 @@ pub struct SourceState {
     /// What the old provider's servers serve, name by name.
     pub serves: RecordMap,
     pub ns_ttl: u32,
+    /// Servers (addresses) that answer NXDOMAIN for everything: an emptied server.
+    pub emptied: Vec<String>,
 }
 
 /// The old provider in memory.
@@ -348,6 +350,7 @@ impl FakeSource {
             import: Some(imported),
             serves: sets,
             ns_ttl,
+            emptied: Vec::new(),
         })))
     }
 }
@@ -378,15 +381,16 @@ impl Source for FakeSource {
 
     async fn ask(
         &self,
-        _servers: &[String],
+        servers: &[String],
         questions: &[(String, RecordType)],
     ) -> BTreeMap<(String, RecordType), SourceView> {
         let s = lock(&self.0);
+        let emptied = servers.iter().any(|x| s.emptied.contains(x));
         questions
             .iter()
             .map(|(name, t)| {
                 let key = RecordKey::new(name.clone(), *t, None);
-                let view = match s.serves.get(&key) {
+                let view = match s.serves.get(&key).filter(|_| !emptied) {
                     Some(set) => {
                         let mut values = set.values.clone();
                         values.sort();
@@ -404,6 +408,10 @@ impl Source for FakeSource {
 
     async fn apex_ns_ttl(&self, _servers: &[String], _origin: &str) -> Result<u32, DnsError> {
         Ok(lock(&self.0).ns_ttl)
+    }
+
+    async fn addresses(&self, servers: &[String]) -> Result<Vec<String>, DnsError> {
+        Ok(servers.to_vec())
     }
 }
 
@@ -440,5 +448,9 @@ impl DnsObserver for FakeDns {
 
     async fn answers_for(&self, _servers: &[String], _origin: &str) -> Result<(), DnsError> {
         Ok(())
+    }
+
+    async fn addresses(&self, host: &str) -> Result<Vec<String>, DnsError> {
+        Ok(vec![host.to_string()])
     }
 }
