@@ -127,6 +127,9 @@ pub struct SourceRead {
     pub imported: Imported,
     /// Where it came from, for the status (`AXFR from 192.0.2.1:53`).
     pub from: String,
+    /// The source's nameservers as this import found them (`spec.source.nameservers`, or the
+    /// parent zone's delegation), for verification and the cutover; empty when none were found.
+    pub nameservers: Vec<String>,
 }
 
 /// The old provider: its zone, and its servers asked authoritatively.
@@ -140,6 +143,21 @@ pub trait Source: Send + Sync {
         origin: &str,
         source: &SourceSpec,
     ) -> Result<Option<SourceRead>, SourceError>;
+    /// The source's nameservers: `spec.source.nameservers`, or, when it is empty, the servers
+    /// the parent zone delegates `origin` to (as `ip:port`), so zone transfers and
+    /// verification work without the field.
+    async fn nameservers(
+        &self,
+        _origin: &str,
+        source: &SourceSpec,
+    ) -> Result<Vec<String>, SourceError> {
+        if source.nameservers.is_empty() {
+            return Err(SourceError::NoNameservers(
+                "spec.source.nameservers is empty".into(),
+            ));
+        }
+        Ok(source.nameservers.clone())
+    }
     /// Asks the servers every question; what each answered.
     async fn ask(
         &self,

@@ -59,7 +59,7 @@ fn migration(mode: CutoverMode) -> HostedZoneMigration {
             source: Some(SourceSpec {
                 nameservers: vec!["192.0.2.53".into()],
                 axfr: Some(AxfrSource::default()),
-                zone_file: None,
+                ..Default::default()
             }),
             cutover: CutoverSpec {
                 mode,

@@ -506,3 +506,36 @@ async fn route53_domains_mode_switches_through_the_registrar() {
     );
     reset_world();
 }
+
+/// Without `spec.source.nameservers`, the old provider's servers are found through the
+/// parent's delegation: the zone transfer, the verification and the NS TTL use them, and the
+/// status shows them.
+#[tokio::test]
+async fn the_source_nameservers_come_from_the_parent_when_the_spec_names_none() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    reset_world();
+    let mut obj = migration_of_example(CutoverMode::Manual);
+    obj.spec.source.as_mut().unwrap().nameservers.clear();
+    let w = World::with(vec![obj], vec![], vec![tsig_secret()]).await;
+    let m = w.settle("m").await;
+    let s = m.status.as_ref().unwrap();
+    let src = s.source.as_ref().unwrap();
+    let old = env("ZS_WORLD_OLD_PROVIDER");
+    assert_eq!(src.nameservers, vec![old.clone()], "{src:?}");
+    assert_eq!(src.imported_from, format!("AXFR from {old}"));
+    assert_eq!(
+        cond(&m, "ShadowVerified").status,
+        "True",
+        "{:?}",
+        cond(&m, "ShadowVerified")
+    );
+    w.reconcile("m").await.unwrap();
+    let m = w.get("m").await;
+    let ttls = m.status.as_ref().unwrap().observed_ttls.clone().unwrap();
+    assert_eq!(
+        ttls.source_ns,
+        Some(env("ZS_WORLD_CHILD_NS_TTL").parse().unwrap()),
+        "the NS TTL was asked of the delegated servers"
+    );
+    reset_world();
+}

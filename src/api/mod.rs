@@ -154,6 +154,43 @@ pub struct SourceSpec {
     /// Import the zone from a BIND-format zone file held in a ConfigMap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_file: Option<ZoneFileSource>,
+
+    /// Import the zone from Cloudflare's API at every import interval, with an API token
+    /// scoped to Zone DNS Read. The API's address is the operator's `--cloudflare-api-url`,
+    /// never a field here: a resource must not be able to send a token elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudflare: Option<CloudflareSource>,
+}
+
+/// A zone at Cloudflare, named by exactly one of `zone` and `zoneId`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.zone) != has(self.zoneId)").message("give exactly one of zone and zoneId"))]
+pub struct CloudflareSource {
+    /// The zone's name at Cloudflare, e.g. `example.com`; it must equal `domain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub zone: Option<String>,
+
+    /// The zone's id at Cloudflare (32 hexadecimal digits); its name must equal `domain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{32}$"))]
+    pub zone_id: Option<String>,
+
+    /// A Secret in the resource's namespace, and its key, holding a Cloudflare API token with
+    /// the Zone DNS Read permission (Zone Read as well to find the zone by name).
+    pub api_token_secret_ref: SecretKeyRef,
+}
+
+/// A key of a Secret in the resource's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The key holding the value.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
 }
 
 /// Zone transfer settings.
@@ -426,6 +463,6 @@ pub enum CutoverMode {
 impl SourceSpec {
     /// Whether the zone is imported from the source (not only asked).
     pub fn imports(&self) -> bool {
-        self.axfr.is_some() || self.zone_file.is_some()
+        self.axfr.is_some() || self.zone_file.is_some() || self.cloudflare.is_some()
     }
 }

@@ -107,6 +107,11 @@ pub struct SourceStatus {
     /// When the import ran (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_at: Option<String>,
+    /// The old provider's nameservers this migration asks (verification, the NS TTL, the
+    /// probes after the switch): `spec.source.nameservers`, or, when that is empty, the
+    /// addresses of the servers the parent zone delegated to at the last import.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
 }
 
 /// Shadow verification results.

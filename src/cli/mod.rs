@@ -19,6 +19,12 @@ pub enum LiveZone {
     },
     /// A BIND-format zone file's text, and where it came from (for messages).
     ZoneFile { text: String, path: String },
+    /// Cloudflare's API with a token (from `CLOUDFLARE_API_TOKEN`).
+    Cloudflare {
+        api_url: String,
+        token: String,
+        zone: crate::source::cloudflare::ZoneRef,
+    },
 }
 
 /// Reads and sorts the live zone; the error is a sentence naming the server or the line.
@@ -32,6 +38,24 @@ pub async fn read_live_zone(
         LiveZone::Axfr { server, tsig } => {
             let servers = [server.clone()];
             crate::source::axfr::transfer(&servers, origin, tsig.as_ref(), timeout).await
+        }
+        LiveZone::Cloudflare {
+            api_url,
+            token,
+            zone,
+        } => {
+            use crate::source::cloudflare::{self, CloudflareApi, Lister};
+            cloudflare::check_api_url(api_url).map_err(|e| format!("--cloudflare-api-url: {e}"))?;
+            let from = "CLOUDFLARE_API_TOKEN";
+            cloudflare::check_token(token, from).map_err(|e| e.to_string())?;
+            let mut api = CloudflareApi::new(api_url, cloudflare::DEFAULT_REQUESTS_PER_SECOND);
+            api.timeout = timeout;
+            let lister = Lister {
+                api: &api,
+                token,
+                token_from: from,
+            };
+            cloudflare::import(&lister, zone, origin).await
         }
     };
     let read = read.map_err(|e| e.to_string())?;

@@ -184,11 +184,33 @@ async fn read_source(
                 tsig: source.tsig.clone(),
             }
         }
+        Some(src) if src.cloudflare.is_some() => cloudflare_zone(src)?,
         _ => return Ok((RecordMap::new(), Vec::new())),
     };
     let (imp, _) = read_live_zone(origin, &live, timeout).await?;
     let not_carried = imp.skipped.iter().map(ToString::to_string).collect();
     Ok((imp.sets, not_carried))
+}
+
+/// A manifest's Cloudflare source, read with the token in `CLOUDFLARE_API_TOKEN` from
+/// `ZS_CLOUDFLARE_API_URL` (default Cloudflare's API).
+fn cloudflare_zone(src: &crate::api::SourceSpec) -> Result<LiveZone, String> {
+    use crate::source::cloudflare::{ZoneRef, DEFAULT_API_URL};
+    let cf = src.cloudflare.as_ref().ok_or("no cloudflare")?;
+    let token = std::env::var("CLOUDFLARE_API_TOKEN").unwrap_or_default();
+    if token.trim().is_empty() {
+        return Err("the manifest imports from Cloudflare (spec.source.cloudflare): set CLOUDFLARE_API_TOKEN to a token with Zone DNS Read".into());
+    }
+    let zone = match (&cf.zone, &cf.zone_id) {
+        (_, Some(id)) => ZoneRef::Id(id.clone()),
+        (Some(name), None) => ZoneRef::Name(name.clone()),
+        (None, None) => return Err("spec.source.cloudflare: give zone or zoneId".into()),
+    };
+    Ok(LiveZone::Cloudflare {
+        api_url: std::env::var("ZS_CLOUDFLARE_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.into()),
+        token: token.trim().to_string(),
+        zone,
+    })
 }
 
 /// The zone to compare with: the one named, else the one zone with the domain's name.

@@ -17,6 +17,17 @@ pub struct Args {
     #[arg(long, env = "ZS_ROUTE53_ENDPOINT")]
     route53_endpoint: Option<String>,
 
+    /// Cloudflare's API, for resources with spec.source.cloudflare (`http://` only on a loopback
+    /// address, for a local stand-in). Never settable by a resource: a resource must not be
+    /// able to send a token elsewhere.
+    #[arg(long, env = "ZS_CLOUDFLARE_API_URL", default_value = crate::source::cloudflare::DEFAULT_API_URL)]
+    cloudflare_api_url: String,
+
+    /// Cloudflare API requests per second for the whole process (Cloudflare allows 1200 per
+    /// five minutes per token).
+    #[arg(long, env = "ZS_CLOUDFLARE_RPS", default_value_t = crate::source::cloudflare::DEFAULT_REQUESTS_PER_SECOND)]
+    cloudflare_rps: u32,
+
     /// Route 53 requests per second for the whole process (the account's budget is shared).
     #[arg(long, env = "ZS_ROUTE53_RPS", default_value_t = 5)]
     route53_rps: u32,
@@ -150,6 +161,12 @@ async fn context(args: &Args) -> Result<Context, Box<dyn std::error::Error>> {
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty())
         .collect();
+    crate::source::cloudflare::check_api_url(&args.cloudflare_api_url)
+        .map_err(|e| format!("--cloudflare-api-url: {e}"))?;
+    ctx.cloudflare = crate::source::cloudflare::CloudflareApi::new(
+        &args.cloudflare_api_url,
+        args.cloudflare_rps,
+    );
     let resolver = match args.resolver.as_deref() {
         None => None,
         Some(r) => match crate::dns::resolve_server(r).await {

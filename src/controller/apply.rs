@@ -166,10 +166,13 @@ async fn observe_and_sync(
     let pass = records::sync(obj, ctx, aws, imported, mode, keep_current).await;
     let source = match &obj.spec.source {
         None => None,
-        Some(_) => Some(SourceObservation {
-            import: read.map(source::info),
-            verification: source::verify(obj, ctx, &pass, phase).await,
-        }),
+        Some(_) => {
+            let verification = source::verify(obj, ctx, &pass, phase, read.as_ref()).await;
+            Some(SourceObservation {
+                import: read.map(source::info),
+                verification,
+            })
+        }
     };
     (pass.outcome.clone(), pass, source)
 }

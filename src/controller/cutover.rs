@@ -166,9 +166,12 @@ impl Step<'_> {
             .answers_for(&route53_nameservers, &origin)
             .await
             .map_err(|e| e.to_string());
-        let servers = self.obj.spec.source.as_ref().map(|s| s.nameservers.clone());
-        let source_ns_ttl = match servers.unwrap_or_default() {
-            s if s.is_empty() => Err("spec.source.nameservers is empty".to_string()),
+        let servers = super::source::servers(self.obj, self.ctx, Some(status)).await;
+        let source_ns_ttl = match servers {
+            s if s.is_empty() => Err(
+                "spec.source.nameservers is empty and no import found the parent's delegation"
+                    .to_string(),
+            ),
             s => self
                 .ctx
                 .source()

@@ -56,6 +56,8 @@ pub struct Context {
     pub timing: Timing,
     /// How DNS servers are asked.
     pub dns: Settings,
+    /// How Cloudflare's API is asked (`--cloudflare-api-url`).
+    pub cloudflare: crate::source::cloudflare::CloudflareApi,
     /// Prometheus metrics, built once per process.
     pub metrics: crate::telemetry::Metrics,
     /// The IAM roles (patterns, `*` for any run of characters) a resource may name in
@@ -109,6 +111,7 @@ impl Context {
             clock,
             timing,
             dns: Settings::default(),
+            cloudflare: Default::default(),
             metrics: crate::telemetry::Metrics::new(),
             allowed_roles: Vec::new(),
             source_port: None,
@@ -123,7 +126,11 @@ impl Context {
     pub fn source(&self) -> Arc<dyn Source> {
         match &self.source_port {
             Some(s) => s.clone(),
-            None => Arc::new(KubeSource::new(self.client.clone(), self.dns)),
+            None => Arc::new(KubeSource::new(
+                self.client.clone(),
+                self.dns,
+                self.cloudflare.clone(),
+            )),
         }
     }
 

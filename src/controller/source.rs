@@ -43,8 +43,11 @@ pub(super) fn info(read: SourceRead) -> plan::ImportInfo {
             .imported
             .skipped
             .iter()
-            // The old signer's DNSSEC records are left behind by design, not by limitation.
+            // The old signer's DNSSEC records are left behind by design, not by limitation;
+            // a record copied without its provider's metadata (a comment, tags) answers the
+            // same: neither waits for an acknowledgement.
             .filter(|s| !DNSSEC_TYPES.contains(&s.rtype.as_str()))
+            .filter(|s| !s.reason.starts_with("copied, but"))
             .chain(read.imported.needs_acknowledgement.iter())
             .map(|s| Attention {
                 name: s.name.clone(),
@@ -52,7 +55,41 @@ pub(super) fn info(read: SourceRead) -> plan::ImportInfo {
                 why: s.reason.clone(),
             })
             .collect(),
+        nameservers: read.nameservers,
     }
+}
+
+/// The source's nameservers: `spec.source.nameservers`, else those the last import found,
+/// else (a source only asked, never imported) the parent's delegation through the source
+/// port. Never the parent once the switch is asked for: it then points at Route 53.
+pub(super) async fn servers(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    status: Option<&crate::api::HostedZoneMigrationStatus>,
+) -> Vec<String> {
+    let Some(src) = &obj.spec.source else {
+        return Vec::new();
+    };
+    if !src.nameservers.is_empty() {
+        return src.nameservers.clone();
+    }
+    let recorded = status
+        .and_then(|s| s.source.as_ref())
+        .map(|s| s.nameservers.clone())
+        .unwrap_or_default();
+    let switching = status
+        .and_then(|s| s.phase)
+        .is_some_and(Phase::switch_requested);
+    if !recorded.is_empty() || switching {
+        return recorded;
+    }
+    let Ok(origin) = zone::normalize_origin(&obj.spec.domain) else {
+        return Vec::new();
+    };
+    ctx.source()
+        .nameservers(&origin, src)
+        .await
+        .unwrap_or_default()
 }
 
 /// Compares the shadow zone with the source, when this pass left the zone settled.
@@ -61,6 +98,7 @@ pub(super) async fn verify(
     ctx: &Context,
     pass: &SyncPass,
     phase: Phase,
+    read: Option<&SourceRead>,
 ) -> Verification {
     if matches!(phase, Phase::Completed) {
         // The old provider may be gone: nothing left to compare it with.
@@ -78,21 +116,41 @@ pub(super) async fn verify(
     if !pass.settled() {
         return Verification::AwaitingSync;
     }
-    let Some(src) = &obj.spec.source else {
+    if obj.spec.source.is_none() {
         return Verification::AwaitingSync;
+    }
+    let servers = match read {
+        Some(r) if !r.nameservers.is_empty() => r.nameservers.clone(),
+        _ => servers(obj, ctx, obj.status.as_ref()).await,
     };
-    if src.nameservers.is_empty() {
+    if servers.is_empty() {
         return Verification::NoNameservers;
     }
     let Ok(origin) = zone::normalize_origin(&obj.spec.domain) else {
         return Verification::AwaitingSync;
     };
-    let asked = verify::questions(desired, &origin);
-    if phase == Phase::Propagating {
-        return probe_every_server(obj, ctx, &asked, desired, current, &origin).await;
-    }
-    let answers = ctx.source().ask(&src.nameservers, &asked).await;
-    Verification::Compared(verify::compare(&origin, desired, current, &answers))
+    let differs = answers_differ(obj, read, &origin);
+    let comparable: zone::RecordMap = desired
+        .iter()
+        .filter(|(k, _)| {
+            !differs.contains(&(k.name.clone(), k.rtype.to_string()))
+                && !differs.contains(&(k.name.clone(), "*".to_string()))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let left_out = desired.len() - comparable.len();
+    let asked = verify::questions(&comparable, &origin);
+    let mut c = if phase == Phase::Propagating {
+        match probe_every_server(obj, ctx, &asked, &comparable, current, &origin).await {
+            Verification::Compared(c) => c,
+            other => return other,
+        }
+    } else {
+        let answers = ctx.source().ask(&servers, &asked).await;
+        verify::compare(&origin, &comparable, current, &answers)
+    };
+    c.not_comparable += left_out;
+    Verification::Compared(c)
 }
 
 /// During the soak every server of the old provider is asked on its own, IPv4 and IPv6: the
@@ -151,4 +209,83 @@ async fn probe_every_server(
     }
     merged.unanswered.extend(failures);
     Verification::Compared(merged)
+}
+
+/// The (name, type) pairs the source serves differently by design (a proxied record answers
+/// with the provider's addresses), which its answer cannot prove: counted as not comparable
+/// and left to a person. An import lists them; after the switch, when nothing is imported, the
+/// records acknowledged in `spec.cutover.acknowledge` stand for them (type `*`: every type).
+fn answers_differ(
+    obj: &HostedZoneMigration,
+    read: Option<&SourceRead>,
+    origin: &str,
+) -> std::collections::BTreeSet<(String, String)> {
+    match read {
+        Some(r) => r
+            .imported
+            .needs_acknowledgement
+            .iter()
+            .map(|s| (s.name.clone(), s.rtype.clone()))
+            .collect(),
+        None => obj
+            .spec
+            .cutover
+            .acknowledge
+            .iter()
+            .filter_map(|a| {
+                let name = zone::normalize_name(&a.name, origin).ok()?;
+                Some((name, a.type_.to_ascii_uppercase()))
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::api::{Acknowledgement, HostedZoneMigrationSpec};
+    use crate::zone::{Imported, Skipped};
+
+    #[test]
+    fn what_answers_differently_comes_from_the_import_else_from_the_acknowledgements() {
+        let mut obj = HostedZoneMigration::new(
+            "m",
+            HostedZoneMigrationSpec {
+                domain: "example.com".into(),
+                ..Default::default()
+            },
+        );
+        obj.spec.cutover.acknowledge = vec![
+            Acknowledgement {
+                name: "www".into(),
+                type_: "A".into(),
+                why: "proxied at Cloudflare".into(),
+            },
+            Acknowledgement {
+                name: "@".into(),
+                type_: "*".into(),
+                why: "flattened".into(),
+            },
+        ];
+        let o = "example.com.";
+        let after_switch = answers_differ(&obj, None, o);
+        assert!(after_switch.contains(&("www.example.com.".into(), "A".into())));
+        assert!(after_switch.contains(&("example.com.".into(), "*".into())));
+        let read = SourceRead {
+            imported: Imported {
+                needs_acknowledgement: vec![Skipped {
+                    name: "api.example.com.".into(),
+                    rtype: "AAAA".into(),
+                    reason: "proxied".into(),
+                }],
+                ..Default::default()
+            },
+            from: "test".into(),
+            nameservers: vec![],
+        };
+        let imported = answers_differ(&obj, Some(&read), o);
+        assert_eq!(imported.len(), 1);
+        assert!(imported.contains(&("api.example.com.".into(), "AAAA".into())));
+    }
 }

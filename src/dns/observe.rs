@@ -147,6 +147,34 @@ impl Resolver {
     }
 }
 
+/// The nameservers the parent zone delegates `origin` to (the set most of its servers serve,
+/// IPv4 and IPv6 asked alike), with their addresses found through the resolver.
+pub async fn delegated_servers(
+    resolver: &Resolver,
+    origin: &str,
+    timeout: Duration,
+) -> Result<(Vec<String>, Vec<SocketAddr>), DnsError> {
+    let view = parent_delegation(resolver, origin, timeout).await?;
+    let mut addrs = Vec::new();
+    let mut failures = Vec::new();
+    for n in &view.nameservers {
+        match resolver.addresses(n.trim_end_matches('.')).await {
+            Ok(a) => addrs.extend(a),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    addrs.sort();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(DnsError::NoAnswer(format!(
+            "the nameservers the parent delegates {origin} to ({}) have no address: {}",
+            view.nameservers.join(", "),
+            failures.join("; ")
+        )));
+    }
+    Ok((view.nameservers, addrs))
+}
+
 /// The delegation of `origin` as each of its parent's servers (every IPv4 and IPv6 address)
 /// serves it. The view carries the set most of them serve, the largest TTL, and every server
 /// that did not answer or answered another set: one server is never taken for all.
@@ -304,7 +332,7 @@ impl ResolverObserver {
         Self { resolver, timeout }
     }
 
-    async fn connect(&self) -> Result<Resolver, DnsError> {
+    pub async fn connect(&self) -> Result<Resolver, DnsError> {
         let addr = match self.resolver {
             Some(a) => a,
             None => system_resolver()?,

@@ -8,12 +8,13 @@ use super::gate::{self, Gate};
 use super::set_condition;
 use super::time::{self, parse as ts, plus};
 use crate::api::{
-    ConditionType, CutoverMode, CutoverSpec, CutoverStatus, DelegationStatus,
-    HostedZoneMigrationSpec, HostedZoneMigrationStatus, Phase, Reason,
+    ConditionType, CutoverMode, CutoverSpec, CutoverStatus, HostedZoneMigrationSpec,
+    HostedZoneMigrationStatus, Phase, Reason,
 };
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
 
+use super::observation::record_delegation;
 pub use super::observation::{Attention, Observation, OperationState, ParentView};
 
 /// Something the controller does for the cutover.
@@ -666,30 +667,6 @@ fn awaiting_registrar(mode: CutoverMode, route53_set: &[String]) -> String {
             "Route 53 Domains was asked to set the nameservers to {}; waiting for the parent zone to serve them.",
             route53_set.join(", ")
         ),
-    }
-}
-
-fn record_delegation(
-    s: &mut HostedZoneMigrationStatus,
-    parent: &Result<ParentView, String>,
-    now: Timestamp,
-) {
-    let d = s.delegation.get_or_insert_with(DelegationStatus::default);
-    d.observed_at = Some(time::stamp(now));
-    match parent {
-        Ok(p) => {
-            d.parent_nameservers = p.nameservers.clone();
-            if !p.ds.is_empty() {
-                d.ds_ttl = Some(i64::from(p.ds_ttl));
-            }
-            d.servers_asked = Some(p.servers as i64);
-            d.disagreement = (!p.disagreement.is_empty()).then(|| p.disagreement.join("; "));
-            d.ds = p.ds.clone();
-            d.error = None;
-            let t = s.observed_ttls.get_or_insert_with(Default::default);
-            t.parent_ns = Some(i64::from(p.ttl));
-        }
-        Err(e) => d.error = Some(e.clone()),
     }
 }
 

@@ -64,6 +64,9 @@ pub struct ImportInfo {
     /// The old provider's apex NS set and TTL: the rollback target and an observation.
     pub apex_ns: Vec<String>,
     pub apex_ns_ttl: Option<u32>,
+    /// The source's nameservers the import found (`spec.source.nameservers` or the parent's
+    /// delegation), asked by verification and the cutover.
+    pub nameservers: Vec<String>,
     /// What was not carried or will answer differently, for the acknowledgement list.
     pub attention: Vec<cutover::Attention>,
 }

@@ -1,6 +1,7 @@
 //! What the cutover decides on: the delegation at the parent, the TTLs, the registrar, what
 //! needs acknowledging. The adapters produce these; the planner reads them.
 
+use crate::api::{DelegationStatus, HostedZoneMigrationStatus};
 use jiff::Timestamp;
 
 /// What the parent zone serves for the domain.
@@ -78,4 +79,29 @@ pub struct Observation {
     pub verified_at: Option<Timestamp>,
     /// What needs a person's acknowledgement, when this pass could tell (a full pass).
     pub attention: Option<Vec<Attention>>,
+}
+
+/// Writes what the parent serves into the status, with the time it was asked.
+pub(super) fn record_delegation(
+    s: &mut HostedZoneMigrationStatus,
+    parent: &Result<ParentView, String>,
+    now: Timestamp,
+) {
+    let d = s.delegation.get_or_insert_with(DelegationStatus::default);
+    d.observed_at = Some(super::time::stamp(now));
+    match parent {
+        Ok(p) => {
+            d.parent_nameservers = p.nameservers.clone();
+            if !p.ds.is_empty() {
+                d.ds_ttl = Some(i64::from(p.ds_ttl));
+            }
+            d.servers_asked = Some(p.servers as i64);
+            d.disagreement = (!p.disagreement.is_empty()).then(|| p.disagreement.join("; "));
+            d.ds = p.ds.clone();
+            d.error = None;
+            let t = s.observed_ttls.get_or_insert_with(Default::default);
+            t.parent_ns = Some(i64::from(p.ttl));
+        }
+        Err(e) => d.error = Some(e.clone()),
+    }
 }

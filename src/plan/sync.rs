@@ -254,6 +254,7 @@ fn record_import(s: &mut HostedZoneMigrationStatus, imp: &ImportInfo, now: Times
         skipped: imp.skipped.iter().take(50).cloned().collect(),
         skipped_count: imp.skipped.len() as i64,
         imported_at: Some(super::time::stamp(now)),
+        nameservers: imp.nameservers.clone(),
     });
     // The rollback target is the delegation before the switch: recorded until then.
     let before_switch = !s.phase.is_some_and(Phase::switch_requested);

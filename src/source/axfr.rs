@@ -36,6 +36,7 @@ pub async fn transfer(
                     return Ok(SourceRead {
                         imported: import(origin, &records),
                         from: format!("AXFR from {addr}"),
+                        nameservers: servers.to_vec(),
                     })
                 }
                 Err(e) => failures.push(e.to_string()),

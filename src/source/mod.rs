@@ -1,5 +1,6 @@
 //! The source adapter: the old provider's zone as `spec.source` names it (a zone file in a
-//! ConfigMap, a zone transfer), and its servers asked authoritatively. Implements
+//! ConfigMap, a zone transfer, Cloudflare's API), its nameservers (the spec's, or the parent's
+//! delegation), and its servers asked authoritatively. Implements
 //! [`ports::Source`](crate::ports::Source).
 //!
 //! One file per way of importing. Adding one (an API of a DNS provider, say) is a new file
@@ -7,6 +8,7 @@
 //! [`KubeSource::import`].
 
 pub mod axfr;
+pub mod cloudflare;
 pub mod zonefile;
 
 use crate::api::{Reason, SourceSpec};
@@ -40,6 +42,9 @@ pub enum SourceError {
     /// The domain cannot be a zone.
     #[error("{0}")]
     InvalidDomain(String),
+    /// The provider refused the credential the spec names (an invalid or revoked API token).
+    #[error("{0}")]
+    AccessDenied(String),
 }
 
 impl SourceError {
@@ -52,26 +57,31 @@ impl SourceError {
             SourceError::TransferFailed(_) => Reason::TransferFailed,
             SourceError::Unreachable(_) => Reason::SourceUnreachable,
             SourceError::InvalidDomain(_) => Reason::InvalidRecord,
+            // The provider would not give the zone: a person must fix the credential.
+            SourceError::AccessDenied(_) => Reason::TransferFailed,
         }
     }
 }
 
 /// The source as the operator reads it: ConfigMaps and Secrets through the Kubernetes API,
-/// servers over DNS.
+/// servers over DNS, Cloudflare over its API.
 pub struct KubeSource {
     client: kube::Client,
     dns: Settings,
+    cloudflare: cloudflare::CloudflareApi,
 }
 
 impl KubeSource {
-    pub fn new(client: kube::Client, dns: Settings) -> Self {
-        Self { client, dns }
+    pub fn new(client: kube::Client, dns: Settings, cloudflare: cloudflare::CloudflareApi) -> Self {
+        Self {
+            client,
+            dns,
+            cloudflare,
+        }
     }
-}
 
-#[async_trait]
-impl crate::ports::Source for KubeSource {
-    async fn import(
+    /// Imports without the nameservers.
+    async fn read(
         &self,
         namespace: &str,
         origin: &str,
@@ -86,11 +96,95 @@ impl crate::ports::Source for KubeSource {
                 None => None,
                 Some(r) => Some(axfr::read_tsig(&self.client, namespace, &r.name).await?),
             };
-            let servers = &source.nameservers;
-            let read = axfr::transfer(servers, origin, key.as_ref(), self.dns.timeout).await?;
+            let servers = crate::ports::Source::nameservers(self, origin, source).await?;
+            let mut read = axfr::transfer(&servers, origin, key.as_ref(), self.dns.timeout).await?;
+            read.nameservers = servers;
+            return Ok(Some(read));
+        }
+        if let Some(spec) = &source.cloudflare {
+            let api = &self.cloudflare;
+            let read = cloudflare::from_spec(&self.client, api, namespace, origin, spec).await?;
             return Ok(Some(read));
         }
         Ok(None)
+    }
+}
+
+/// The nameservers the parent zone delegates `origin` to, as `ip:port`, asked through
+/// `--resolver` (or the system's resolver).
+pub async fn delegated_nameservers(dns: &Settings, origin: &str) -> Result<Vec<String>, String> {
+    let observer = observe::ResolverObserver::new(dns.resolver, dns.timeout);
+    let resolver = observer.connect().await.map_err(|e| e.to_string())?;
+    let (_, addrs) = observe::delegated_servers(&resolver, origin, dns.timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(addrs.iter().map(ToString::to_string).collect())
+}
+
+/// A value from a Secret's `data` (or `stringData`), trimmed; `field` names the spec field
+/// that points at it in every message.
+pub async fn secret_value(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    key: &str,
+    field: &str,
+) -> Result<String, SourceError> {
+    use k8s_openapi::api::core::v1::Secret;
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
+    let secret = secrets
+        .get_opt(name)
+        .await
+        .map_err(|e| SourceError::Unreachable(format!("reading Secret {ns}/{name}: {e}")))?
+        .ok_or_else(|| {
+            SourceError::NotFound(format!("{field}: Secret {ns}/{name} does not exist"))
+        })?;
+    let from_data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| String::from_utf8_lossy(&b.0).trim().to_string());
+    let from_string = secret
+        .string_data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .cloned();
+    from_data.or(from_string).ok_or_else(|| {
+        SourceError::NotFound(format!("{field}: Secret {ns}/{name} has no key {key:?}"))
+    })
+}
+
+#[async_trait]
+impl crate::ports::Source for KubeSource {
+    async fn import(
+        &self,
+        namespace: &str,
+        origin: &str,
+        source: &SourceSpec,
+    ) -> Result<Option<SourceRead>, SourceError> {
+        let Some(mut read) = self.read(namespace, origin, source).await? else {
+            return Ok(None);
+        };
+        if read.nameservers.is_empty() {
+            // For verification; an import does not fail for want of them.
+            read.nameservers = self.nameservers(origin, source).await.unwrap_or_default();
+        }
+        Ok(Some(read))
+    }
+
+    async fn nameservers(
+        &self,
+        origin: &str,
+        source: &SourceSpec,
+    ) -> Result<Vec<String>, SourceError> {
+        if !source.nameservers.is_empty() {
+            return Ok(source.nameservers.clone());
+        }
+        delegated_nameservers(&self.dns, origin).await.map_err(|e| {
+            SourceError::NoNameservers(format!(
+                "spec.source.nameservers is empty and the parent zone's delegation of {origin} could not be read: {e}"
+            ))
+        })
     }
 
     async fn ask(

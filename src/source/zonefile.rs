@@ -18,6 +18,7 @@ pub fn read(text: &str, origin: &str, from: &str) -> Result<SourceRead, SourceEr
     Ok(SourceRead {
         imported,
         from: format!("zone file {from}"),
+        nameservers: Vec::new(),
     })
 }
 

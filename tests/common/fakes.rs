@@ -377,6 +377,7 @@ impl Source for FakeSource {
             Some(i) => Ok(Some(SourceRead {
                 imported: i.clone(),
                 from: "the fake source".into(),
+                nameservers: source.nameservers.clone(),
             })),
             None => Err(SourceError::TransferFailed(
                 "the fake source refuses".into(),

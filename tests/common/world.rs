@@ -91,6 +91,10 @@ impl World {
                 .unwrap_or_else(|| "127.0.0.1:9".parse().expect("addr")),
         );
         ctx.dns.timeout = std::time::Duration::from_secs(2);
+        // The Cloudflare stand-in, when scripts/test-env started it.
+        if let Ok(url) = std::env::var("ZS_CLOUDFLARE_API_URL") {
+            ctx.cloudflare = zoneshift::source::cloudflare::CloudflareApi::new(&url, 50);
+        }
         // Tests move the clock by seconds: probes are due every second.
         ctx.dns.probes = zoneshift::plan::cutover::Probes {
             poll: std::time::Duration::from_secs(1),
