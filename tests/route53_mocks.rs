@@ -395,3 +395,35 @@ async fn a_pending_change_is_followed_until_insync() {
     assert_eq!(change.state, "INSYNC");
     assert_eq!(change.in_sync_at.as_deref(), Some("2026-11-27T10:00:10Z"));
 }
+
+/// Stands in for a Route 53 endpoint whose answers the SDK misreads (values wrapped in CDATA,
+/// which its XML parser skips): a record set listed with neither values nor an alias target is
+/// an error that names it, never an empty set that the next sync would rewrite.
+#[tokio::test]
+async fn a_record_set_without_values_is_an_impossible_answer() {
+    use aws_sdk_route53::types::{ResourceRecordSet, RrType};
+    let empty = ResourceRecordSet::builder()
+        .name("www.example.com.")
+        .r#type(RrType::A)
+        .ttl(300)
+        .build()
+        .expect("rr");
+    let list = mock!(Client::list_resource_record_sets).then_output(move || {
+        ListResourceRecordSetsOutput::builder()
+            .is_truncated(false)
+            .max_items(300)
+            .resource_record_sets(empty.clone())
+            .build()
+            .expect("out")
+    });
+    let r53 = Route53::new(client(&[&list]), 100, common::fast_retry());
+    let e = r53.list_records("Z1").await.expect_err("refused");
+    assert!(
+        matches!(e, zoneshift::route53::Route53Error::ImpossibleAnswer(_)),
+        "{e}"
+    );
+    assert!(e.to_string().contains("www.example.com. A"), "{e}");
+    assert_eq!(e.reason(), Reason::ImpossibleAnswer);
+    assert!(!e.transient());
+    assert_eq!(r53.stats.writes(), 0);
+}

@@ -58,6 +58,7 @@ local DEGRADED_REASONS = {
   TransferFailed = true,          -- No source nameserver gave the zone by AXFR.
   DeleteThresholdExceeded = true, -- The sync would delete more than spec.policy.maxDeletePercent; nothing was changed.
   ChangeRejected = true,          -- Route 53 refused a change batch.
+  ImpossibleAnswer = true,        -- Route 53's answer could not be what it said (a record set without values): nothing is changed until it reads right.
   Mismatch = true,                -- The old provider and Route 53 answer differently.
   SourceUnreachable = true,       -- The old provider (or the API server) did not answer.
   SourceNsTtlUnknown = true,      -- The old provider's NS TTL cannot be read.

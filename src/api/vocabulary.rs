@@ -208,6 +208,9 @@ reasons! {
     DeleteThresholdExceeded: Degraded, stalled = true;
     /// Route 53 refused a change batch.
     ChangeRejected: Degraded, stalled = true;
+    /// Route 53's answer could not be what it said (a record set without values): nothing is
+    /// changed until it reads right.
+    ImpossibleAnswer: Degraded, stalled = true;
     // --- ShadowVerified -----------------------------------------------------------------------
     /// Every name and type answers the same at the source and in Route 53.
     Verified: Healthy, stalled = false;

@@ -83,10 +83,11 @@ pub(super) async fn sync(
             let outcome = blocked(
                 &zone_info,
                 RecordCounts::default(),
-                Reason::Route53Error,
+                e.reason(),
                 e.to_string(),
             );
-            return SyncPass::failed(outcome, Some(e.into()));
+            let retry = e.transient().then(|| e.into());
+            return SyncPass::failed(outcome, retry);
         }
     };
     let desired = if keep_current {

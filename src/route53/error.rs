@@ -21,6 +21,10 @@ pub enum Route53Error {
     /// The adapter lacks what the call needs (no Route 53 Domains client, ...).
     #[error("{0}")]
     NotConfigured(String),
+    /// An answer Route 53 cannot give (a record set with neither values nor an alias target):
+    /// it was misread, and acting on it would rewrite the zone.
+    #[error("{0}")]
+    ImpossibleAnswer(String),
 }
 
 impl Route53Error {
@@ -38,6 +42,7 @@ impl Route53Error {
             Route53Error::Api { .. } | Route53Error::NotConfigured(_) => Reason::Route53Error,
             Route53Error::ZoneConflict(_) => Reason::ZoneConflict,
             Route53Error::InvalidChange(_) => Reason::InvalidRecord,
+            Route53Error::ImpossibleAnswer(_) => Reason::ImpossibleAnswer,
         }
     }
 

@@ -344,6 +344,13 @@ impl Route53 {
                 .call("ListResourceRecordSets", || req.clone().send())
                 .await?;
             for rr in out.resource_record_sets() {
+                if rr.resource_records().is_empty() && rr.alias_target().is_none() {
+                    return Err(Route53Error::ImpossibleAnswer(format!(
+                        "Route 53 listed the record set {} {} of hosted zone {zone_id} with neither values nor an alias target, which no record set has: its answer was misread (an endpoint or client that does not speak Route 53's XML?), so nothing is changed",
+                        rr.name(),
+                        rr.r#type().as_str()
+                    )));
+                }
                 if let Some(set) = convert::from_sdk(rr) {
                     raw.insert(set.key.clone(), rr.clone());
                     current.sets.insert(set.key.clone(), set);
