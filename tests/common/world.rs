@@ -1,5 +1,9 @@
 //! The world of the reconcile tests: a stateful fake Kubernetes API (kube-fake-client) and
-//! the Route 53 stand-in, with helpers to drive `reconcile` as the controller would.
+//! the Route 53 stand-in, with helpers to drive `reconcile` as the controller would. These tests
+//! are about what reconcile decides and writes to Route 53, not about the API server: the
+//! in-process fake needs no server and keeps them fast. Everything only a real API server can
+//! answer (the schema and CEL, server-side apply, RBAC, size limits) is tested against
+//! kube-apiserver in tests/e2e/.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
