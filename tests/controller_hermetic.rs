@@ -144,6 +144,14 @@ impl Hermetic {
             .expect("patch");
     }
 
+    /// The registrar's change reaches the parent, and zoneshift's next poll sees it.
+    async fn switch_at_the_parent(&self) {
+        let ns: Vec<String> = ROUTE53_NS.iter().map(|s| s.to_string()).collect();
+        self.parent.delegate(&ns);
+        self.clock.advance(Duration::from_secs(30));
+        self.reconcile().await;
+    }
+
     async fn events(&self) -> Vec<String> {
         let list = self
             .events
@@ -241,10 +249,7 @@ async fn a_whole_migration_through_the_ports() {
     assert!(w.events().await.contains(&"SwitchNameservers".to_string()));
 
     // A person switches the registrar; the parent serves Route 53.
-    let ns: Vec<String> = ROUTE53_NS.iter().map(|s| s.to_string()).collect();
-    w.parent.delegate(&ns);
-    w.clock.advance(Duration::from_secs(30));
-    w.reconcile().await;
+    w.switch_at_the_parent().await;
     let s = w.status().await;
     assert_eq!(s.phase, Some(Phase::Propagating));
     let cut = s.cutover.clone().expect("cutover");
@@ -283,10 +288,7 @@ async fn one_emptied_old_server_is_caught_during_the_soak() {
     w.clock.advance(Duration::from_secs(3700));
     w.reconcile().await;
     assert_eq!(w.status().await.phase, Some(Phase::CuttingOver));
-    let ns: Vec<String> = ROUTE53_NS.iter().map(|s| s.to_string()).collect();
-    w.parent.delegate(&ns);
-    w.clock.advance(Duration::from_secs(30));
-    w.reconcile().await;
+    w.switch_at_the_parent().await;
     assert_eq!(w.status().await.phase, Some(Phase::Propagating));
     // A full pass probes both servers: healthy.
     w.clock.advance(Duration::from_secs(120));
@@ -321,10 +323,7 @@ async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
     }
     w.clock.advance(Duration::from_secs(3700));
     w.reconcile().await;
-    let ns: Vec<String> = ROUTE53_NS.iter().map(|s| s.to_string()).collect();
-    w.parent.delegate(&ns);
-    w.clock.advance(Duration::from_secs(30));
-    w.reconcile().await;
+    w.switch_at_the_parent().await;
     let s = w.status().await;
     assert_eq!(s.phase, Some(Phase::Propagating));
     let zone = s.hosted_zone_id.clone().expect("zone");
@@ -446,10 +445,7 @@ async fn a_lost_registrar_answer_is_a_state_not_a_loop() {
         1,
         "asked once"
     );
-    let ns: Vec<String> = ROUTE53_NS.iter().map(|s| s.to_string()).collect();
-    w.parent.delegate(&ns);
-    w.clock.advance(Duration::from_secs(30));
-    w.reconcile().await;
+    w.switch_at_the_parent().await;
     assert_eq!(w.status().await.phase, Some(Phase::Propagating));
 }
 
