@@ -32,6 +32,12 @@ pub struct Args {
     #[arg(long, env = "ZS_ROUTE53_RPS", default_value_t = 5)]
     route53_rps: u32,
 
+    /// Route 53 requests the budget lets through at once after a quiet spell. 1 (the default)
+    /// spaces every request evenly, so no one-second window holds more than --route53-rps:
+    /// what AWS's per-account limit enforces.
+    #[arg(long, env = "ZS_ROUTE53_BURST", default_value_t = 1)]
+    route53_burst: u32,
+
     /// How often an in-sync zone is compared again, correcting drift made by hand.
     #[arg(long, env = "ZS_RESYNC_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
     resync_interval: Duration,
@@ -147,7 +153,8 @@ async fn context(args: &Args) -> Result<Context, Box<dyn std::error::Error>> {
         args.route53_rps,
         RetryPolicy::default(),
     )
-    .await;
+    .await
+    .with_burst(args.route53_burst);
     let instance = ctx_instance();
     let timing = Timing {
         resync: args.resync_interval,

@@ -121,10 +121,15 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    pub(crate) fn new(rps: u32, retry: RetryPolicy, stats: Arc<CallStats>) -> Self {
+    /// `rps` requests a second, `burst` at once at most (governor's own default would let a
+    /// whole second's worth through at once, twice the rate in the window that follows).
+    pub(crate) fn new(rps: u32, burst: u32, retry: RetryPolicy, stats: Arc<CallStats>) -> Self {
         let rps = NonZeroU32::new(rps).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         Budget {
-            limiter: Arc::new(RateLimiter::direct(Quota::per_second(rps))),
+            limiter: Arc::new(RateLimiter::direct(
+                Quota::per_second(rps).allow_burst(burst),
+            )),
             retry,
             stats,
         }
@@ -240,5 +245,23 @@ fn route53_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'st
         operation,
         code,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_burst_is_what_the_flag_says() {
+        let stats = Arc::new(CallStats::default());
+        let spaced = Budget::new(5, 1, RetryPolicy::default(), stats.clone());
+        assert!(spaced.limiter.check().is_ok());
+        assert!(
+            spaced.limiter.check().is_err(),
+            "a second request waits 1/rps"
+        );
+        let bursty = Budget::new(5, 3, RetryPolicy::default(), stats);
+        assert_eq!((0..5).filter(|_| bursty.limiter.check().is_ok()).count(), 3);
     }
 }

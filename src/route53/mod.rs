@@ -48,6 +48,7 @@ pub struct Route53 {
     /// The configuration the client was made from: for Route 53 Domains and assumed roles.
     base: Option<aws_config::SdkConfig>,
     budget: Budget,
+    rps: u32,
     pub stats: Arc<CallStats>,
 }
 
@@ -132,6 +133,7 @@ impl Route53 {
             client: Client::new(&cfg),
             base: Some(cfg),
             budget: self.budget.clone(),
+            rps: self.rps,
             stats: self.stats.clone(),
         })
     }
@@ -142,13 +144,22 @@ impl Route53 {
         self.stats.export_to(metrics);
     }
 
+    /// The same adapter with a budget that lets `burst` requests through at once (a fresh
+    /// budget: call it before the adapter is shared).
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        let rps = self.rps;
+        self.budget = Budget::new(rps, burst, self.budget.retry, self.stats.clone());
+        self
+    }
+
     /// Wraps an existing client (tests build one from mocks).
     pub fn new(client: Client, rps: u32, retry: RetryPolicy) -> Self {
         let stats = Arc::new(CallStats::default());
         Self {
             client,
             base: None,
-            budget: Budget::new(rps, retry, stats.clone()),
+            budget: Budget::new(rps, 1, retry, stats.clone()),
+            rps,
             stats,
         }
     }
