@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := eval "$$(scripts/test-env env)" && eval "$$(scripts/dns-world env)"
 
-.PHONY: vocabulary demo test test-kube test-kube-oldest replay test-packaging test-env test-env-down lint crd bench
+.PHONY: vocabulary demo test test-kube test-kube-oldest replay replay-rules test-packaging test-env test-env-down lint crd bench
 
 ## The main job on local defaults: every stand-in up, a whole migration of example.com run
 ## end to end (import, verify, gate, approval, switch, soak, completion), phases printed.
@@ -48,6 +48,18 @@ replay:
 	.venv/bin/python scripts/replay.py early-flush
 	.venv/bin/python scripts/replay.py svg
 	.venv/bin/python scripts/replay.py summary
+
+## The rules of the cutover replayed (docs/cutover-replay.md, "The rules, replayed"): each flow
+## run naive (the control: it must fail users) and as zoneshift times it (it must fail none),
+## with Unbound as the user's resolver, and the delete flow with BIND too. About 6 minutes.
+RULE_FLOWS := switch-first lowered-first-look rollback-soak delete-after-switch
+replay-rules:
+	scripts/test-env up
+	scripts/dns-world up
+	cargo build --locked --quiet
+	$(ENV) && for f in $(RULE_FLOWS); do .venv/bin/python scripts/replay.py $$f naive && .venv/bin/python scripts/replay.py $$f zoneshift || exit 1; done
+	$(ENV) && .venv/bin/python scripts/replay.py delete-after-switch naive --resolver bind && .venv/bin/python scripts/replay.py delete-after-switch zoneshift --resolver bind
+	.venv/bin/python scripts/replay.py rules-summary
 
 ## The Helm chart, deploy/, the IAM policy, the Argo CD health check, the Dockerfile and the
 ## docs, checked against the code (tests/packaging/; needs lua5.4).

@@ -12,6 +12,15 @@ Usage (as root, with .venv/bin/python; the flows start the world themselves):
   replay.py early-flush  zoneshift, but the old provider is flushed as soon as the phase is
                          Propagating: SourceHealthy=False must appear within one probe interval
                          (--restore: restore the old provider when it does, as the runbook says)
+  replay.py FLOW naive|zoneshift [--resolver unbound|bind]
+                         a rule of the runbook replayed (docs/cutover-replay.md, "The rules,
+                         replayed"); FLOW is switch-first (rule 2, the switch before the first
+                         look), lowered-first-look (rule 2, the NS TTL lowered before it),
+                         rollback-soak (rule 10) or delete-after-switch (rule 9). naive lets go
+                         when the rule before did and must fail users; zoneshift lets go when
+                         its status says and must fail none. The user's resolver is started for
+                         the run: Unbound on 127.53.0.55, or BIND on 127.53.0.54
+  replay.py rules-summary  the counts of the rules' flows as a Markdown table
   replay.py svg          draw docs/cutover-replay.svg from the timelines that exist
   replay.py summary      print the counts of every timeline as a Markdown table
 
@@ -183,8 +192,8 @@ def route53_serves(zone_id=None):
 # The client.
 
 
-def ask(qname, rdtype):
-    host, port = hostport(os.environ["ZS_RESOLVER"])
+def ask(qname, rdtype, resolver=None):
+    host, port = hostport(resolver or os.environ["ZS_RESOLVER"])
     q = dns.message.make_query(qname, rdtype)  # RD set: a stub asking its resolver
     try:
         r = dns.query.udp(q, host, port=port, timeout=1.0)
@@ -219,8 +228,9 @@ def provider_of(mname):
 class Prober(threading.Thread):
     """Samples the resolver every INTERVAL seconds until stopped."""
 
-    def __init__(self):
+    def __init__(self, resolver=None, ask_ns=False):
         super().__init__(daemon=True)
+        self.resolver, self.ask_ns = resolver, ask_ns  # ask_ns: also ask example.com NS each time
         self.samples = []
         self.stopped = threading.Event()
 
@@ -232,8 +242,10 @@ class Prober(threading.Thread):
             if delay > 0:
                 time.sleep(delay)
             t = time.time()
-            rcode, values, ttl, neg_mname = ask(NAME, "A")
-            _, _, _, soa_mname = ask(DOMAIN, "SOA")
+            rcode, values, ttl, neg_mname = ask(NAME, "A", self.resolver)
+            _, _, _, soa_mname = ask(DOMAIN, "SOA", self.resolver)
+            if self.ask_ns:
+                ask(DOMAIN, "NS", self.resolver)
             ok = rcode == "NOERROR" and set(values) == EXPECTED
             provider = provider_of(soa_mname if rcode == "NOERROR" else (neg_mname or soa_mname))
             if ok:
@@ -490,6 +502,7 @@ spec:
     loweredNameserverTtl: 2
     finalNameserverTtl: 10
     minimumSoak: 1s
+    previousNameserverTtl: {os.environ["ZS_WORLD_CHILD_NS_TTL"]}
 """
 
 
@@ -654,6 +667,579 @@ def zoneshift_flow(args, flow):
 
 
 # ---------------------------------------------------------------------------------------------
+# The rules' flows (docs/cutover-replay.md, "The rules, replayed"): each cutover rule of
+# docs/migration-runbook.md that a naive timing breaks, replayed twice in the same world with
+# the same TTLs: `naive` releases what the old rule released, `zoneshift` waits for the time
+# zoneshift's status gives. The naive run is the control: it must show the outage.
+
+RULE_FLOWS = ["switch-first", "lowered-first-look", "rollback-soak", "delete-after-switch"]
+BIND_RESOLVER = "127.53.0.54"  # a user's resolver (BIND) for --resolver bind
+UNBOUND_RESOLVER = "127.53.0.55"  # a user's resolver (Unbound) of the run's own
+
+
+def tsig():
+    text = open(os.environ["ZS_WORLD_TSIG_KEY_FILE"]).read()
+    name = re.search(r'key "([^"]+)"', text).group(1)
+    secret = re.search(r'secret "([^"]+)"', text).group(1)
+    return dns.tsigkeyring.from_text({name: ("hmac-sha256", secret)}), name
+
+
+def parent_delegate(nameservers, ttl):
+    """The registrar with a TTL of its own: the world's set-delegation always uses
+    ZS_WORLD_PARENT_NS_TTL, and a flow needs the old delegation's TTL to differ from the new."""
+    import dns.update
+    keyring, kname = tsig()
+    u = dns.update.UpdateMessage("com.", keyring=keyring, keyname=kname)
+    u.delete(f"{DOMAIN}.", "NS")
+    for n in nameservers:
+        u.add(f"{DOMAIN}.", ttl, "NS", n.rstrip(".") + ".")
+    host, port = hostport(os.environ["ZS_WORLD_PARENT"])
+    r = dns.query.tcp(u, host, port=port, timeout=5)
+    if r.rcode() != dns.rcode.NOERROR:
+        raise Failed(f"update of the parent failed: {dns.rcode.to_text(r.rcode())}")
+
+
+def ns_ttl_at(addr_env, parent):
+    """The NS TTL of the domain as a server serves it (the parent's referral or the child's answer)."""
+    host, port = hostport(os.environ[addr_env])
+    r = dns.query.udp(dns.message.make_query(DOMAIN, "NS"), host, port=port, timeout=1)
+    for rrs in (r.authority if parent else r.answer) + r.answer:
+        if rrs.rdtype == dns.rdatatype.NS:
+            return rrs.ttl
+    raise Failed(f"no NS for {DOMAIN} at {os.environ[addr_env]}")
+
+
+def copy_to_route53(apex_ns_ttl, tag):
+    """A hosted zone in moto holding a copy of the old zone (Route 53's NS set at the apex with
+    `apex_ns_ttl`), served by the world's Route 53 side. Returns its id."""
+    zone = old_zone()
+    r53 = route53()
+    zid = r53.create_hosted_zone(Name=DOMAIN, CallerReference=f"replay-{tag}-{time.time()}")["HostedZone"]["Id"].split("/")[-1]
+    changes = []
+    for name, node in zone.nodes.items():
+        fq = name.derelativize(zone.origin).to_text()
+        for rds in node.rdatasets:
+            apex = name == dns.name.empty
+            if apex and rds.rdtype == dns.rdatatype.SOA:
+                continue
+            if apex and rds.rdtype == dns.rdatatype.NS:
+                rrs, ttl = [{"Value": n + "."} for n in R53_NS], apex_ns_ttl
+            else:
+                rrs = [{"Value": rd.to_text(origin=dns.name.root, relativize=False)} for rd in rds]
+                ttl = rds.ttl
+            changes.append({"Action": "UPSERT", "ResourceRecordSet": {"Name": fq, "Type": dns.rdatatype.to_text(rds.rdtype), "TTL": ttl, "ResourceRecords": rrs}})
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": changes})
+    pin_zone(zid)
+    wait_for("the Route 53 nameservers to serve the copy", route53_serves, 15)
+    log(f"moto zone {zid}: a copy of the old zone, served by the Route 53 side")
+    return zid
+
+
+def empty_route53(zid):
+    """Delete every record set of the zone but the apex SOA and NS: the Route 53 side keeps
+    answering authoritatively, with NXDOMAIN (the harmful way to let a provider go)."""
+    r53 = route53()
+    changes = []
+    for page in r53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zid):
+        for rr in page["ResourceRecordSets"]:
+            if rr["Type"] in ("SOA", "NS") and rr["Name"].rstrip(".") == DOMAIN:
+                continue
+            changes.append({"Action": "DELETE", "ResourceRecordSet": rr})
+    if changes:
+        r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": changes})
+    wait_for("the Route 53 side to stop serving www", lambda: not route53_serves(), 10, every=0.05)
+
+
+class UnboundResolver:
+    """Unbound as the user's resolver for one run, on UNBOUND_RESOLVER, configured as the
+    world's (scripts/dns-world) but with a fresh cache and no other client: the world's Unbound
+    is shared (operators under test ask it for NS, and Unbound then holds the child's NS set),
+    which would change what a run measures."""
+
+    def __init__(self):
+        self.dir = os.path.join(OUT, "unbound-resolver")
+        self.conf = os.path.join(self.dir, "unbound.conf")
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        root = hostport(os.environ["ZS_WORLD_ROOT"])[0]
+        with open(os.path.join(self.dir, "root.hints"), "w") as f:
+            f.write(f".  3600000 NS a.root-servers.net.\na.root-servers.net. 3600000 A {root}\n")
+        with open(self.conf, "w") as f:
+            f.write(f"""# Written by scripts/replay.py: a user's recursive resolver (Unbound) for one run.
+server:
+    interface: {UNBOUND_RESOLVER}
+    port: 53
+    do-ip6: no
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    root-hints: "{self.dir}/root.hints"
+    module-config: "iterator"
+    directory: "{self.dir}"
+    chroot: ""
+    username: ""
+    pidfile: "{self.dir}/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    num-threads: 1
+
+remote-control:
+    control-enable: yes
+    control-interface: "{self.dir}/unbound.ctl"
+    control-use-cert: no
+""")
+        self.log = open(os.path.join(self.dir, "unbound.log"), "w")
+        self.proc = subprocess.Popen(["unbound", "-d", "-c", self.conf], stdout=self.log, stderr=subprocess.STDOUT)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise Failed(f"the Unbound resolver exited; see {self.dir}/unbound.log")
+            rcode, values, _, _ = ask("ns1.old-provider.net", "A", f"{UNBOUND_RESOLVER}:53")
+            return rcode == "NOERROR" and values
+        wait_for("the Unbound resolver to answer", ready, 20)
+        log(f"Unbound resolver on {UNBOUND_RESOLVER} (pid {self.proc.pid})")
+        return f"{UNBOUND_RESOLVER}:53"
+
+    def cached_delegation(self):
+        r = subprocess.run(["unbound-control", "-c", self.conf, "dump_cache"], capture_output=True, text=True)
+        return [l for l in r.stdout.splitlines() if re.match(rf"{re.escape(DOMAIN)}\.\s+\d+\s+IN\s+NS\s", l)]
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class BindResolver:
+    """BIND 9 as a user's recursive resolver on BIND_RESOLVER, root hints at the world's root.
+    Started fresh (empty cache) for one run; its /32 is added to lo and removed after."""
+
+    def __init__(self):
+        self.dir = os.path.join(OUT, "bind-resolver")
+        self.proc = None
+        self.added = False
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        have = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
+        if f" {BIND_RESOLVER}/32 " not in have:
+            subprocess.run(["ip", "addr", "add", f"{BIND_RESOLVER}/32", "dev", "lo"], check=True)
+            self.added = True
+        root = hostport(os.environ["ZS_WORLD_ROOT"])[0]
+        with open(os.path.join(self.dir, "root.hints"), "w") as f:
+            f.write(f".  3600000 NS a.root-servers.net.\na.root-servers.net. 3600000 A {root}\n")
+        conf = os.path.join(self.dir, "named.conf")
+        with open(conf, "w") as f:
+            f.write(f"""// Written by scripts/replay.py: a user's recursive resolver (BIND) in the DNS world.
+options {{
+  directory "{self.dir}";
+  pid-file "{self.dir}/named.pid";
+  session-keyfile "{self.dir}/session.key";
+  listen-on port 53 {{ {BIND_RESOLVER}; }};
+  listen-on-v6 {{ none; }};
+  recursion yes;
+  allow-query {{ 127.0.0.0/8; }};
+  allow-recursion {{ 127.0.0.0/8; }};
+  dnssec-validation no;
+  notify no;
+}};
+controls {{ }};
+zone "." {{ type hint; file "{self.dir}/root.hints"; }};
+""")
+        self.log = open(os.path.join(self.dir, "named.log"), "w")
+        self.proc = subprocess.Popen(["named", "-g", "-u", "root", "-c", conf], stdout=self.log, stderr=subprocess.STDOUT)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise Failed(f"the BIND resolver exited; see {self.dir}/named.log")
+            try:
+                r = dns.query.udp(dns.message.make_query("ns1.old-provider.net", "A"), BIND_RESOLVER, timeout=1)
+            except (dns.exception.Timeout, OSError):
+                return False
+            return any(rrs.rdtype == dns.rdatatype.A for rrs in r.answer)
+        wait_for("the BIND resolver to answer", ready, 20)
+        log(f"BIND resolver on {BIND_RESOLVER} (pid {self.proc.pid})")
+        return f"{BIND_RESOLVER}:53"
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self.added:
+            subprocess.run(["ip", "addr", "del", f"{BIND_RESOLVER}/32", "dev", "lo"], check=False)
+
+
+class Operator:
+    """target/debug/zoneshift run against the test-env, as zoneshift_flow starts it, in a
+    namespace of its own, for one rule flow."""
+
+    def __init__(self, tag, args):
+        self.binary = os.environ.get("ZS_BIN", os.path.join(ROOT, "target", "debug", "zoneshift"))
+        if not os.access(self.binary, os.X_OK):
+            raise Failed(f"no operator binary at {self.binary}: build it (cargo build) first")
+        self.ns = f"zs-replay-{os.getpid()}"
+        self.oplog_path = os.path.join(OUT, f"{tag}-operator.log")
+        self.args = args
+        self.op = None
+        self.watcher = Watcher(self.ns, "example-com")
+        help_text = operator_help(self.binary)
+        self.flags = ["--resolver", os.environ["ZS_RESOLVER"], "--namespace", self.ns, "--log-format", "text",
+                      "--resync-interval", "2s", "--change-poll-interval", "1s", "--import-interval", "2s",
+                      "--delegation-poll-interval", "1s", "--source-probe-interval", "2s"]
+        if "--admin-addr" in help_text:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                self.flags += ["--admin-addr", f"127.0.0.1:{sock.getsockname()[1]}"]
+        self.flags += shlex.split(os.environ.get("ZS_REPLAY_OPERATOR_ARGS", ""))
+
+    def start(self, spec_cutover, zone_id=None, deletion="Retain"):
+        keyring, kname = tsig()
+        secret = re.search(r'secret "([^"]+)"', open(os.environ["ZS_WORLD_TSIG_KEY_FILE"]).read()).group(1)
+        kubectl("apply", "-f", os.path.join(ROOT, "crds", "hostedzonemigration.yaml"))
+        kubectl("wait", "--for=condition=Established", "crd/hostedzonemigrations.zoneshift.io", "--timeout=30s")
+        kubectl("create", "namespace", self.ns)
+        kubectl("create", "secret", "generic", "old-tsig", "-n", self.ns, f"--from-literal=name={kname}",
+                "--from-literal=algorithm=hmac-sha256", f"--from-literal=secret={secret}")
+        self.oplog = open(self.oplog_path, "w")
+        kubeconfig = os.environ.get("ZS_OPERATOR_KUBECONFIG") or os.environ.get("KUBECONFIG", "")
+        self.op = subprocess.Popen([self.binary, "run", *self.flags], stdout=self.oplog, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, KUBECONFIG=kubeconfig))
+        hz = f"{{deletionPolicy: {deletion}" + (f", id: {zone_id}}}" if zone_id else "}")
+        cut = "\n".join(f"    {k}: {v}" for k, v in spec_cutover.items())
+        kubectl("apply", "-f", "-", stdin=f"""apiVersion: zoneshift.io/v1alpha1
+kind: HostedZoneMigration
+metadata: {{name: example-com, namespace: {self.ns}}}
+spec:
+  domain: {DOMAIN}
+  hostedZone: {hz}
+  source:
+    nameservers: ["{hostport(os.environ['ZS_WORLD_OLD_PROVIDER'])[0]}"]
+    axfr: {{tsigSecretRef: {{name: old-tsig}}}}
+  cutover:
+    mode: Manual
+{cut}
+""")
+        self.watcher.start()
+        log(f"operator {self.binary} run {' '.join(self.flags)} (log: {os.path.relpath(self.oplog_path, ROOT)})")
+
+    def status(self):
+        if self.op.poll() is not None:
+            raise Failed(f"the operator exited with {self.op.returncode}; see {self.oplog_path}")
+        return self.watcher.obj.get("status", {})
+
+    def cutover(self, field):
+        return (self.status().get("cutover") or {}).get(field)
+
+    def wait(self, what, pred):
+        try:
+            return wait_for(what, pred, self.args.timeout)
+        except Failed as e:
+            st = self.watcher.obj.get("status", {})
+            conds = "; ".join(f"{c.get('type')}={c.get('status')} {c.get('reason')}" for c in st.get("conditions", []))
+            raise Failed(f"{e}: phase {st.get('phase')}, {conds} (see {os.path.relpath(self.oplog_path, ROOT)})")
+
+    def patch(self, body):
+        kubectl("patch", "-n", self.ns, "hzm", "example-com", "--type=merge", "-p", json.dumps(body))
+
+    def stop_process(self):
+        if self.op is not None and self.op.poll() is None:
+            self.op.terminate()
+            try:
+                self.op.wait(10)
+            except subprocess.TimeoutExpired:
+                self.op.kill()
+
+    def close(self):
+        if self.watcher.is_alive():
+            self.watcher.stop()
+        self.stop_process()
+        if self.op is not None:
+            kubectl("patch", "-n", self.ns, "hzm", "example-com", "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
+            kubectl("delete", "namespace", self.ns, "--wait=false", check=False)
+
+
+def sleep_until(t):
+    time.sleep(max(0.0, t - time.time()))
+
+
+def switch_first(run, args):
+    """Rule 2: the registrar switched before zoneshift ever saw the old delegation. The old
+    delegation's TTL at the parent (`--old-parent-ttl`) is longer than the new one's (the
+    world's ZS_WORLD_PARENT_NS_TTL), so a rule that counts only the TTLs seen after the switch
+    releases too early. The Route 53 zone exists before the switch (zoneshift adopts it)."""
+    t = ttls()
+    old_parent = args.old_parent_ttl
+    parent_delegate(OLD_NS, old_parent)
+    world("flush-cache")
+    run.zid = copy_to_route53(t["child_ns"], run.name)
+    run.probe(ask_ns=False)
+    time.sleep(args.warm)
+    run.extra["cached_delegation_at_switch"] = run.cached()
+    zero = run.mark("switch")
+    world("set-delegation", DOMAIN, *R53_NS)
+    run.mark("delegated")
+    sleep_until(zero + 1.0)
+    run.mark("applied")
+    if run.variant == "naive":
+        # The old rule: from the switch as first seen, the largest of the old provider's NS
+        # TTL seen, the parent's NS TTL seen (after the switch) and minimumSoak (1 s).
+        src, par = ns_ttl_at("ZS_WORLD_OLD_PROVIDER", False), ns_ttl_at("ZS_WORLD_PARENT", True)
+        run.extra["naive_rule"] = {"source_ns_ttl_seen": src, "parent_ns_ttl_seen": par, "minimum_soak": 1}
+        release = run.events["applied"] + max(src, par, 1)
+    else:
+        op = run.operator()
+        op.start({"approved": "false", "loweredNameserverTtl": 2, "finalNameserverTtl": 10, "minimumSoak": "1s",
+                  "previousNameserverTtl": max(old_parent, t["child_ns"])}, zone_id=run.zid)
+        rel = op.wait("status.cutover.oldProviderReleasableAt", lambda: op.cutover("oldProviderReleasableAt"))
+        run.extra["zoneshift_cutover"] = op.status().get("cutover")
+        release = epoch(rel)
+    run.events["release"] = release
+    sleep_until(release)
+    world("flush-old-provider", DOMAIN)
+    run.mark("flush")
+    sleep_until(max(time.time(), zero + old_parent + t["old_soa_negative"]) + args.margin)
+    return zero, R53_NS, True
+
+
+def lowered_first_look(run, args):
+    """Rule 2: the old provider's NS TTL (`--old-child-ttl`) was lowered before zoneshift first
+    looked, and something asks `example.com NS` through the resolver, which then holds the old
+    provider's own NS set for its old TTL. The old rule waited the parent's TTL after the
+    switch; zoneshift counts spec.cutover.previousNameserverTtl (the old NS TTL) from the
+    lowering it saw, and the parent's TTL plus the lowered one from the switch."""
+    t = ttls()
+    old_child = args.old_child_ttl
+    world("old-provider-ns-ttl", DOMAIN, str(old_child))
+    world("flush-cache")
+    if run.variant == "naive":
+        run.zid = copy_to_route53(2, run.name)
+    run.probe(ask_ns=True)
+    time.sleep(args.warm)
+    world("old-provider-ns-ttl", DOMAIN, "2")
+    run.mark("source_ns_lowered")
+    if run.variant == "naive":
+        run.extra["cached_delegation_at_switch"] = run.cached()
+        zero = run.mark("switch")
+        world("set-delegation", DOMAIN, *R53_NS)
+        run.mark("delegated")
+        release = zero + t["parent_ns"]  # the old rule: the parent's TTL, the child's seen lowered
+        run.extra["naive_rule"] = {"parent_ns_ttl": t["parent_ns"], "source_ns_ttl_seen": 2}
+    else:
+        op = run.operator()
+        op.start({"approved": "true", "loweredNameserverTtl": 2, "finalNameserverTtl": 10, "minimumSoak": "1s",
+                  "previousNameserverTtl": old_child})
+        run.mark("applied")
+        run.zid = op.wait("status.hostedZoneId", lambda: op.status().get("hostedZoneId")).split("/")[-1]
+        pin_zone(run.zid)
+        op.wait("CutoverReady=True", lambda: condition(op.watcher.obj, "CutoverReady").get("status") == "True")
+        run.events["gate"] = op.watcher.first("CutoverReady=True") or time.time()
+        nameservers = [n.rstrip(".") for n in op.status().get("nameservers", [])] or R53_NS
+        run.extra["cached_delegation_at_switch"] = run.cached()
+        zero = run.mark("switch")
+        world("set-delegation", DOMAIN, *nameservers)
+        run.mark("delegated")
+        rel = op.wait("status.cutover.oldProviderReleasableAt", lambda: op.cutover("oldProviderReleasableAt"))
+        release = epoch(rel)
+        run.extra["zoneshift_cutover"] = op.status().get("cutover")
+    run.events["release"] = release
+    sleep_until(release)
+    world("flush-old-provider", DOMAIN)
+    run.mark("flush")
+    sleep_until(max(time.time(), run.events["source_ns_lowered"] + old_child + t["old_soa_negative"]) + args.margin)
+    return zero, R53_NS if run.variant == "naive" else nameservers, True
+
+
+def rollback_soak(run, args):
+    """Rule 10: the delegation goes to Route 53 and back. The naive run empties the Route 53
+    zone the moment the parent serves the old nameservers again; zoneshift's run empties it at
+    status.cutover.route53ReleasableAt. The client does not ask for NS: the resolver keeps the
+    parent's delegation (10 s), longer than Route 53's own NS set (2 s) would last. The rollback
+    comes just after the resolver fetched the Route 53 delegation. Time 0 is the rollback."""
+    t = ttls()
+    run.extra["zero"] = "rollback"
+    world("flush-cache")
+    run.probe(ask_ns=False)
+    if run.variant == "naive":
+        run.zid = copy_to_route53(2, run.name)
+        time.sleep(args.warm)
+        run.mark("switch")
+        world("set-delegation", DOMAIN, *R53_NS)
+    else:
+        op = run.operator()
+        time.sleep(args.warm)
+        world("old-provider-ns-ttl", DOMAIN, "2")
+        run.mark("source_ns_lowered")
+        op.start({"approved": "true", "loweredNameserverTtl": 2, "finalNameserverTtl": 10, "minimumSoak": "1s",
+                  "previousNameserverTtl": t["child_ns"]})
+        run.mark("applied")
+        run.zid = op.wait("status.hostedZoneId", lambda: op.status().get("hostedZoneId")).split("/")[-1]
+        pin_zone(run.zid)
+        op.wait("CutoverReady=True", lambda: condition(op.watcher.obj, "CutoverReady").get("status") == "True")
+        run.mark("switch")
+        world("set-delegation", DOMAIN, *R53_NS)
+        op.wait("phase Propagating", lambda: op.status().get("phase") == "Propagating")
+    # The old delegation expires in the resolver; the rollback comes just after it fetched
+    # Route 53's, so it holds that for (almost) the parent's whole TTL.
+    def fresh_route53_delegation():
+        held = run.cached()
+        return held and all("awsdns" in l for l in held) and min(int(l.split()[1]) for l in held) >= t["parent_ns"] - 1
+    if args.resolver == "unbound":
+        wait_for("the resolver to fetch the Route 53 delegation", fresh_route53_delegation, 3 * t["parent_ns"], every=0.1)
+    else:  # BIND: no cache dump here; every cache holds Route 53's by then
+        sleep_until(run.events["switch"] + t["parent_ns"] + t["child_ns"] + 1)
+    if run.variant == "zoneshift":
+        op.patch({"spec": {"cutover": {"rollback": True}}})
+        run.mark("rollback_asked")
+    run.extra["cached_delegation_at_rollback"] = run.cached()
+    zero = run.mark("rollback")
+    world("set-delegation", DOMAIN, *OLD_NS)
+    run.mark("delegated")
+    if run.variant == "naive":
+        release = zero
+    else:
+        rel = op.wait("status.cutover.route53ReleasableAt", lambda: op.cutover("route53ReleasableAt"))
+        run.extra["zoneshift_cutover"] = op.status().get("cutover")
+        release = epoch(rel)
+    run.events["release"] = release
+    sleep_until(release)
+    if run.variant == "zoneshift":
+        op.stop_process()  # it keeps the records reconciled; emptying the zone is the person's act
+    empty_route53(run.zid)
+    run.mark("route53_emptied")
+    sleep_until(max(time.time(), zero + t["parent_ns"] + 10 + t["old_soa_negative"]) + args.margin)
+    return zero, OLD_NS, False
+
+
+def delete_after_switch(run, args):
+    """Rule 9: the resource, with deletionPolicy: Delete, is deleted during the soak. The naive
+    run deletes what that policy deletes (the records, then the hosted zone) while the parent
+    delegates to Route 53; zoneshift's run must refuse (DeletionBlocked) and keep the records.
+    Time 0 is the switch; the deletion comes when the phase is Propagating (naive: +2 s)."""
+    t = ttls()
+    world("flush-cache")
+    run.probe(ask_ns=False)
+    if run.variant == "naive":
+        run.zid = copy_to_route53(2, run.name)
+        time.sleep(args.warm)
+        zero = run.mark("switch")
+        world("set-delegation", DOMAIN, *R53_NS)
+        sleep_until(zero + 2.0)
+        run.mark("deleted")
+        delete_zone(run.zid)
+    else:
+        op = run.operator()
+        time.sleep(args.warm)
+        world("old-provider-ns-ttl", DOMAIN, "2")
+        run.mark("source_ns_lowered")
+        op.start({"approved": "true", "loweredNameserverTtl": 2, "finalNameserverTtl": 10, "minimumSoak": "1s",
+                  "previousNameserverTtl": t["child_ns"]}, deletion="Delete")
+        run.mark("applied")
+        run.zid = op.wait("status.hostedZoneId", lambda: op.status().get("hostedZoneId")).split("/")[-1]
+        pin_zone(run.zid)
+        op.wait("CutoverReady=True", lambda: condition(op.watcher.obj, "CutoverReady").get("status") == "True")
+        zero = run.mark("switch")
+        world("set-delegation", DOMAIN, *R53_NS)
+        op.wait("phase Propagating", lambda: op.status().get("phase") == "Propagating")
+        run.mark("deleted")
+        kubectl("delete", "-n", op.ns, "hzm", "example-com", "--wait=false")
+
+        def blocked():
+            out = kubectl("get", "events", "-n", op.ns, "--field-selector", "reason=DeletionBlocked", "-o", "json")
+            items = json.loads(out).get("items", [])
+            return items[0].get("message") if items else None
+        msg = op.wait("a DeletionBlocked event", blocked)
+        run.mark("deletion_blocked")
+        run.extra["deletion_blocked_message"] = msg
+        log(f"DeletionBlocked: {msg}")
+    sleep_until(run.events["deleted"] + t["parent_ns"] + t["old_soa_negative"] + args.margin)
+    if run.variant == "zoneshift":
+        if not route53_serves():
+            raise Failed("the Route 53 side stopped serving www after the blocked deletion: records were deleted")
+        names = [rr["Name"] for rr in route53().list_resource_record_sets(HostedZoneId=run.zid)["ResourceRecordSets"]]
+        run.extra["records_kept_in_moto"] = len(names)
+    return zero, R53_NS, False
+
+
+class RuleRun:
+    def __init__(self, flow, args):
+        self.flow, self.args, self.variant = flow, args, args.variant
+        self.name = f"{flow}-{args.variant}" + ("-bind" if args.resolver == "bind" else "")
+        self.events, self.extra = {}, {"variant": args.variant, "resolver": args.resolver, "warm": args.warm}
+        self.zid, self.prober, self.op, self.resolver = None, None, None, None
+        self.resolver_proc = None
+
+    def mark(self, event):
+        self.events[event] = time.time()
+        return self.events[event]
+
+    def probe(self, ask_ns):
+        self.extra["asks_ns"] = ask_ns
+        self.prober = Prober(resolver=self.resolver, ask_ns=ask_ns)
+        self.prober.start()
+        self.mark("start")
+
+    def cached(self):
+        """Unbound's cached NS sets for the domain (none for the BIND resolver: no dump here)."""
+        if self.resolver_proc is None or not hasattr(self.resolver_proc, "cached_delegation"):
+            return []
+        return [" ".join(l.split()) for l in self.resolver_proc.cached_delegation()]
+
+    def operator(self):
+        self.op = Operator(self.name, self.args)
+        self.extra["operator_flags"] = self.op.flags
+        return self.op
+
+
+def rules_flow(args):
+    flow = args.cmd
+    load_env()
+    reset_world()
+    run = RuleRun(flow, args)
+    started = time.time()
+    run.resolver_proc = BindResolver() if args.resolver == "bind" else UnboundResolver()
+    try:
+        run.resolver = run.resolver_proc.start()
+        body = {"switch-first": switch_first, "lowered-first-look": lowered_first_look, "rollback-soak": rollback_soak,
+                "delete-after-switch": delete_after_switch}[flow]
+        zero, want_parent, old_flushed = body(run, args)
+        run.prober.stop()
+        run.mark("end")
+        check_world(want_parent, old_flushed=old_flushed)
+        if run.op is not None:
+            run.extra["status_log"] = [[round(ts - zero, 3), item] for ts, item in run.op.watcher.seen]
+        run.extra["runtime_s"] = round(time.time() - started, 1)
+        doc = save(run.name, run.prober.samples, run.events, zero, run.extra)
+        bad = doc["counts"]["failed"] + doc["counts"]["wrong"]
+        rel = f"release {doc['events']['release']:+.2f} s, " if "release" in doc["events"] else ""
+        print(f"{run.name}: {rel}ran {run.extra['runtime_s']} s")
+        if run.variant == "zoneshift" and bad:
+            raise Failed(f"{bad} failed or wrong answers in {run.name} (goal 0)")
+        if run.variant == "naive" and not bad:
+            raise Failed(f"{run.name} saw no failed answer: the world does not reproduce the outage this rule prevents")
+    finally:
+        if run.prober is not None and run.prober.is_alive():
+            run.prober.stop()
+        if run.op is not None:
+            run.op.close()
+        run.resolver_proc.stop()
+        world("restore-old-provider", DOMAIN)
+        world("old-provider-ns-ttl", DOMAIN, os.environ["ZS_WORLD_CHILD_NS_TTL"])
+        world("set-delegation", DOMAIN, *OLD_NS)
+        world("flush-cache")
+        unpin_zone()
+        if run.zid:
+            delete_zone(run.zid)
+
+
+# ---------------------------------------------------------------------------------------------
 # The picture and the table.
 
 COLOURS = {"ok-old": "#4a7fd4", "ok-new": "#2e9e4f", "ok": "#7fbf7f", "failed": "#d62728", "wrong": "#ff9f1c"}
@@ -787,6 +1373,22 @@ def summary(args):
         print(f"| {flow} | {c['samples']} | {c['failed']} | {c['wrong']} | {span} | {c['bad_seconds']} s |")
 
 
+def rules_summary(args):
+    print("| flow | resolver | variant | released (deleted) at, s | samples | failed | wrong | failures from / to (s) | ran |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: |")
+    for flow in RULE_FLOWS:
+        for resolver in ("unbound", "bind"):
+            for variant in ("naive", "zoneshift"):
+                d = load(f"{flow}-{variant}" + ("-bind" if resolver == "bind" else ""))
+                if not d:
+                    continue
+                c, ev = d["counts"], d["events"]
+                rel = next((f"{ev[k]:+.2f}" for k in ("release", "deleted") if k in ev), "")
+                span = f"{c['first_bad']:+.2f} / {c['last_bad']:+.2f}" if c["first_bad"] is not None else "none"
+                print(f"| {flow} | {resolver} | {variant} | {rel} | {c['samples']} | **{c['failed']}** | {c['wrong']} | {span} "
+                      f"| {d.get('runtime_s', '')} s |")
+
+
 def main(argv):
     p = argparse.ArgumentParser(prog="replay.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -805,10 +1407,24 @@ def main(argv):
         if flow == "early-flush":
             z.add_argument("--restore", action="store_true",
                            help="restore the old provider as soon as SourceHealthy=False appears, as the runbook says")
+    for flow in RULE_FLOWS:
+        r = sub.add_parser(flow)
+        r.add_argument("variant", choices=["naive", "zoneshift"],
+                       help="naive: release when the old rule did (the control, must fail users); zoneshift: at the status' time")
+        r.add_argument("--resolver", choices=["unbound", "bind"], default="unbound",
+                       help=f"the user's resolver: the world's Unbound, or a BIND started on {BIND_RESOLVER}")
+        r.add_argument("--warm", type=float, default=3.0, help="seconds of sampling before the first step (default 3)")
+        r.add_argument("--margin", type=float, default=3.0, help="seconds sampled after the last cache can expire (default 3)")
+        r.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each status step (default 120)")
+        if flow == "switch-first":
+            r.add_argument("--old-parent-ttl", type=int, default=20, help="the old delegation's TTL at the parent (default 20)")
+        if flow == "lowered-first-look":
+            r.add_argument("--old-child-ttl", type=int, default=20, help="the old provider's NS TTL before it is lowered (default 20)")
     s = sub.add_parser("svg")
     s.add_argument("--out", default=os.path.join(ROOT, "docs", "cutover-replay.svg"))
     s.add_argument("--before", type=float, default=0.0, help="start the axis at least this many seconds before the switch")
     sub.add_parser("summary")
+    sub.add_parser("rules-summary", help="the counts of the rules' flows as a Markdown table")
     args = p.parse_args(argv[1:])
     try:
         if args.cmd == "naive":
@@ -816,8 +1432,12 @@ def main(argv):
         elif args.cmd in ("zoneshift", "early-flush"):
             load_env()
             zoneshift_flow(args, args.cmd)
+        elif args.cmd in RULE_FLOWS:
+            rules_flow(args)
         elif args.cmd == "svg":
             svg(args)
+        elif args.cmd == "rules-summary":
+            rules_summary(args)
         else:
             summary(args)
     except Failed as e:
