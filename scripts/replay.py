@@ -428,6 +428,22 @@ def kubectl(*args, stdin=None, check=True):
     return r.stdout
 
 
+def drop_namespace(ns):
+    """Remove a flow's namespace and what is in it, the operator stopped. The test-env runs no
+    namespace controller: a deleted namespace stays Terminating with its objects, and an
+    operator watching every namespace would go on migrating example.com from there."""
+    kubectl("patch", "-n", ns, "hzm", "example-com", "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
+    kubectl("delete", "-n", ns, "hzm", "example-com", "--wait=false", "--ignore-not-found", check=False)
+    kubectl("delete", "-n", ns, "secret", "old-tsig", "--ignore-not-found", check=False)
+    kubectl("delete", "-n", ns, "events", "--all", check=False)
+    kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    obj = kubectl("get", "namespace", ns, "-o", "json", check=False)
+    if obj:
+        doc = json.loads(obj)
+        doc.setdefault("spec", {})["finalizers"] = []
+        kubectl("replace", "--raw", f"/api/v1/namespaces/{ns}/finalize", "-f", "-", stdin=json.dumps(doc), check=False)
+
+
 def epoch(rfc3339):
     return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
@@ -657,8 +673,7 @@ def zoneshift_flow(args, flow):
                 op.wait(10)
             except subprocess.TimeoutExpired:
                 op.kill()
-        kubectl("patch", "-n", ns, "hzm", "example-com", "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
-        kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        drop_namespace(ns)
         world("restore-old-provider", DOMAIN)
         world("set-delegation", DOMAIN, *OLD_NS)
         unpin_zone()
@@ -962,8 +977,7 @@ spec:
             self.watcher.stop()
         self.stop_process()
         if self.op is not None:
-            kubectl("patch", "-n", self.ns, "hzm", "example-com", "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
-            kubectl("delete", "namespace", self.ns, "--wait=false", check=False)
+            drop_namespace(self.ns)
 
 
 def sleep_until(t):
