@@ -476,9 +476,12 @@ impl Step<'_> {
                 self.cut.old_provider_releasable_at = Some(now_known.to_string());
             }
         }
-        if let Some(failures) = self.obs.source_failures.clone() {
-            let releasable = ts(&self.cut.old_provider_releasable_at).unwrap_or(self.now);
-            self.probe_outcome(&failures, releasable);
+        let releasable = ts(&self.cut.old_provider_releasable_at);
+        if let (Some(failures), Some(releasable)) = (self.obs.source_failures.clone(), releasable) {
+            // Once the old provider may go, what it answers no longer matters.
+            if self.now < releasable {
+                self.probe_outcome(&failures, releasable);
+            }
         }
         if !self.switched_now() {
             return self.delegation_unsure();
@@ -580,6 +583,9 @@ impl Step<'_> {
 
     fn start_rollback(&mut self) {
         self.s.phase = Some(Phase::RollingBack);
+        // The abandoned switch's soak says nothing any more: the old provider is live again.
+        self.cut.switched_at = None;
+        self.cut.old_provider_releasable_at = None;
         let previous = self.cut.previous_nameservers.clone();
         let target = previous.join(", ");
         let mode = self.spec.mode;

@@ -240,6 +240,13 @@ fn observe_source(s: &mut HostedZoneMigrationStatus, src: &SourceObservation, pa
                 s.phase = Some(Phase::Verifying);
             }
             record_comparison(s, c, pass.now);
+            // After the switch the comparison is the soak's probe of the old provider: it
+            // speaks through SourceHealthy, and the shadow's verification keeps its verdict.
+            if s.phase
+                .is_some_and(|p| matches!(p, Phase::Propagating | Phase::RollingBack))
+            {
+                return;
+            }
             let (ok, reason, message) = verdict(c);
             set(s, ok, reason, &message);
         }
