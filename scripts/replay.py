@@ -514,6 +514,7 @@ spec:
     axfr: {{tsigSecretRef: {{name: old-tsig}}}}
   cutover:
     mode: Manual
+    oldProviderNameservers: Update
     approved: {str(approved).lower()}
     loweredNameserverTtl: 2
     finalNameserverTtl: 10
@@ -940,6 +941,7 @@ spec:
     axfr: {{tsigSecretRef: {{name: old-tsig}}}}
   cutover:
     mode: Manual
+    oldProviderNameservers: Update
 {cut}
 """)
         self.watcher.start()

@@ -168,6 +168,21 @@ pub trait Source: Send + Sync {
     async fn apex_ns_ttl(&self, servers: &[String], origin: &str) -> Result<u32, DnsError>;
     /// Every address (`ip:port`) the servers stand for, IPv4 and IPv6.
     async fn addresses(&self, servers: &[String]) -> Result<Vec<String>, DnsError>;
+    /// The apex NS set (normalised, sorted) that every address of `servers` serves, IPv4 and
+    /// IPv6; an error naming the addresses that did not answer or serve another set.
+    async fn apex_ns(&self, servers: &[String], origin: &str) -> Result<Vec<String>, DnsError>;
+    /// Replaces the zone's apex NS set at the old provider with `nameservers` (TTL `ttl`) by
+    /// an RFC 2136 update signed with the key of `spec.source.axfr.tsigSecretRef`, sent to the
+    /// addresses of `servers` in turn until one accepts it; the address that did.
+    async fn update_apex_ns(
+        &self,
+        namespace: &str,
+        origin: &str,
+        source: &SourceSpec,
+        servers: &[String],
+        nameservers: &[String],
+        ttl: u32,
+    ) -> Result<String, SourceError>;
 }
 
 /// DNS as a resolver sees it: the parent's delegation and whether nameservers answer.

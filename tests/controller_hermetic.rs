@@ -263,7 +263,25 @@ async fn a_whole_migration_through_the_ports() {
     // set (lowered to 60 s): the horizon, above the 10 m soak.
     assert_eq!(releasable.duration_since(switched).as_secs(), 3660);
 
+    // Rule 12: the old provider's own apex NS set still names its servers, so the soak does
+    // not end however long it lasts.
     w.clock.advance(Duration::from_secs(3660));
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(s.phase, Some(Phase::Propagating));
+    assert_eq!(
+        reason(&s, ConditionType::Propagated),
+        "OldProviderNsUnchanged"
+    );
+    let cut = s.cutover.clone().expect("cutover");
+    assert_eq!(cut.source_apex_ns, OLD.map(String::from).to_vec());
+    // A person points them at Route 53: released one old NS TTL (60 s, lowered) later.
+    w.source.0.lock().expect("lock").apex_ns = route53_set();
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(reason(&s, ConditionType::Propagated), "Soaking");
+    assert!(s.cutover.expect("cutover").source_ns_switched_at.is_some());
+    w.clock.advance(Duration::from_secs(61));
     w.reconcile().await;
     let s = w.status().await;
     assert_eq!(s.phase, Some(Phase::Completed));
@@ -271,6 +289,63 @@ async fn a_whole_migration_through_the_ports() {
     // The Route 53 NS TTL is raised to the final one.
     let apex = RecordKey::new("example.com.", RecordType::Ns, None);
     assert_eq!(w.route53.records(&zone)[&apex].ttl, Some(172_800));
+}
+
+fn route53_set() -> Vec<String> {
+    let mut set: Vec<String> = ROUTE53_NS.iter().map(|n| n.to_string()).collect();
+    set.sort();
+    set
+}
+
+/// Rule 12 with `oldProviderNameservers: Update`: zoneshift points the old provider's apex NS
+/// set at Route 53 when the gate opens; a refusal is said (and tried again), a rollback puts the
+/// old set back.
+#[tokio::test]
+async fn the_old_providers_ns_set_is_updated_and_restored_on_rollback() {
+    let mut m = migration(CutoverMode::Manual);
+    m.spec.cutover.approved = true;
+    m.spec.cutover.old_provider_nameservers = OldProviderNameservers::Update;
+    let w = Hermetic::new(m, 60).await;
+    w.source.0.lock().expect("lock").accepts_updates = false;
+    for _ in 0..3 {
+        w.reconcile().await;
+    }
+    w.clock.advance(Duration::from_secs(3700));
+    w.reconcile().await;
+    let s = w.status().await;
+    assert_eq!(s.phase, Some(Phase::CuttingOver));
+    let error = s.cutover.expect("cutover").source_ns_update_error;
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("REFUSED")),
+        "{error:?}"
+    );
+    assert!(w
+        .events()
+        .await
+        .contains(&"OldProviderNsUpdateFailed".to_string()));
+    // The old provider now accepts it: the next pass sends it again.
+    w.source.0.lock().expect("lock").accepts_updates = true;
+    w.switch_at_the_parent().await;
+    assert_eq!(
+        w.source.0.lock().expect("lock").updates,
+        vec![route53_set()]
+    );
+    assert!(w
+        .events()
+        .await
+        .contains(&"OldProviderNsUpdated".to_string()));
+    w.clock.advance(Duration::from_secs(30));
+    w.reconcile().await;
+    let cut = w.status().await.cutover.expect("cutover");
+    assert!(cut.source_ns_switched_at.is_some(), "{cut:?}");
+    assert!(cut.source_ns_updated_at.is_some(), "{cut:?}");
+    let s = w.status().await;
+    assert_eq!(reason(&s, ConditionType::Propagated), "Soaking");
+    // Rolled back: the old set goes back at the old provider too.
+    w.patch_cutover(serde_json::json!({"rollback": true})).await;
+    w.reconcile().await;
+    let updates = w.source.0.lock().expect("lock").updates.clone();
+    assert_eq!(updates.last(), Some(&OLD.map(String::from).to_vec()));
 }
 
 /// During the soak every server of the old provider is probed on its own: one emptied server

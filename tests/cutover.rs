@@ -125,6 +125,8 @@ fn migration_of_example(mode: CutoverMode) -> HostedZoneMigration {
         // The world's old provider serves its NS at the lowered TTL from the start: what it
         // served before zoneshift looked is said, as a user would.
         previous_nameserver_ttl: Some(env("ZS_WORLD_CHILD_NS_TTL").parse().unwrap()),
+        // The world's old provider accepts updates with the transfer key (rule 12).
+        old_provider_nameservers: OldProviderNameservers::Update,
         ..Default::default()
     };
     m
@@ -224,6 +226,23 @@ async fn manual_cutover_gate_switch_soak_and_completion() {
         .event_reasons()
         .await
         .contains(&"SwitchNameservers".to_string()));
+    // Rule 12: the old provider's own apex NS set now names Route 53 (an RFC 2136 update
+    // signed with the transfer key, accepted by BIND).
+    let cut = m.status.as_ref().unwrap().cutover.clone().unwrap();
+    assert!(
+        cut.source_ns_updated_at.is_some(),
+        "{:?}",
+        cut.source_ns_update_error
+    );
+    assert!(w
+        .event_reasons()
+        .await
+        .contains(&"OldProviderNsUpdated".to_string()));
+    let served = dig(&env("ZS_WORLD_OLD_PROVIDER"), "example.com.", "NS");
+    for ns in ROUTE53_NS {
+        assert!(served.contains(ns), "the old provider serves {served}");
+    }
+    assert!(!served.contains("old-provider"), "{served}");
 
     // The registrar switches (an nsupdate of the parent): seen, soak starts.
     world(&[

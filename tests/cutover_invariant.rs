@@ -11,8 +11,10 @@
 //! let go. The one assumption: a TTL zoneshift never had a chance to observe is at most what it
 //! is told (`spec.cutover.previousNameserverTtl`) or assumes (86400 s).
 //!
-//! Not modelled: resolvers that refresh the old provider's own NS set from the old servers
-//! (sticky delegation), which needs the old provider's NS records changed at the switch.
+//! Resolvers may also refresh the old provider's own NS set from the old servers (sticky
+//! delegation): while those name themselves a resolver can keep the old set indefinitely, so
+//! the world has the moment the old provider's apex NS set names Route 53 (set by a person,
+//! by zoneshift's update, or never), unless a person acknowledged it unchangeable.
 
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
@@ -42,7 +44,19 @@ struct World {
     approved_at: u64,
     mode: CutoverMode,
     first_look: u64,
+    old_apex: OldApex,
     passes: Vec<Pass>,
+}
+
+/// Who changes the old provider's own apex NS set to Route 53's, and when.
+#[derive(Clone, Debug)]
+enum OldApex {
+    /// A person, at this moment (`None`: never).
+    Person(Option<u64>),
+    /// zoneshift's update, which the old provider accepts from this moment on.
+    Update(u64),
+    /// Acknowledged as unchangeable (`{name: "@", type: NS}`): a person accepts the risk.
+    Waived,
 }
 
 #[derive(Clone, Debug)]
@@ -96,10 +110,22 @@ fn world() -> impl Strategy<Value = World> {
             prop::option::of(61u32..200_000),
         ),
         (0u64..300_000, prop::bool::ANY, 0u64..300_000),
+        prop_oneof![
+            4 => prop::option::weighted(0.85, 0u64..300_000).prop_map(OldApex::Person),
+            4 => (0u64..300_000).prop_map(OldApex::Update),
+            1 => Just(OldApex::Waived),
+        ],
         prop::collection::vec(pass, 5..80),
     )
         .prop_map(
-            |((c, l, pb, pa), (sw, tr, rd), (ds, prev), (appr, manual, first), passes)| {
+            |(
+                (c, l, pb, pa),
+                (sw, tr, rd),
+                (ds, prev),
+                (appr, manual, first),
+                old_apex,
+                passes,
+            )| {
                 World {
                     child_ttl_before: c,
                     lowered_at: l,
@@ -117,6 +143,7 @@ fn world() -> impl Strategy<Value = World> {
                         CutoverMode::Route53Domains
                     },
                     first_look: first,
+                    old_apex,
                     passes,
                 }
                 .knowable()
@@ -124,9 +151,11 @@ fn world() -> impl Strategy<Value = World> {
         )
 }
 
-/// The world as it unfolds: when the switch started (None: not yet).
+/// The world as it unfolds: when the switch started and when the old provider's apex NS set
+/// named Route 53 (None: not yet).
 struct Run {
     switch_at: Option<u64>,
+    old_apex_at: Option<u64>,
 }
 
 impl World {
@@ -167,15 +196,27 @@ impl World {
     /// the parent hands out the old delegation until every server switched, cached for its TTL;
     /// until that expires a resolver may fetch the old provider's own NS set, cached for the
     /// TTL the old provider served at that moment.
-    fn truth_release(&self, switch_at: u64) -> u64 {
+    ///
+    /// A resolver holding the old set may refresh it from the old servers, and keep it, for as
+    /// long as they name themselves: after `old_apex_at` they name Route 53, before it (or
+    /// never) the old set lives on.
+    fn truth_release(&self, switch_at: u64, old_apex_at: Option<u64>) -> u64 {
         let last_old = switch_at + self.transition;
         let t1 = last_old + u64::from(self.parent_ttl_before);
-        let child = if t1 < self.lowered_at {
-            t1 + u64::from(self.child_ttl_before)
-        } else {
-            (self.lowered_at + u64::from(self.child_ttl_before)).max(t1 + u64::from(LOWERED))
+        let held_until = |t: u64| {
+            if t < self.lowered_at {
+                t + u64::from(self.child_ttl_before)
+            } else {
+                (self.lowered_at + u64::from(self.child_ttl_before)).max(t + u64::from(LOWERED))
+            }
         };
-        t1.max(child)
+        let sticky = match (&self.old_apex, old_apex_at) {
+            (OldApex::Waived, _) => 0,
+            (_, None) => u64::MAX,
+            (_, Some(a)) if a > t1 => held_until(a),
+            _ => 0,
+        };
+        t1.max(held_until(t1)).max(sticky)
     }
 
     /// A DS removed before zoneshift's first look was never seen: nothing tells it existed.
@@ -212,7 +253,18 @@ fn spec(w: &World, now: u64) -> HostedZoneMigrationSpec {
             minimum_soak: "1s".into(),
             rollback: false,
             previous_nameserver_ttl: w.previous_spec.map(i64::from),
-            ..Default::default()
+            old_provider_nameservers: match w.old_apex {
+                OldApex::Update(_) => OldProviderNameservers::Update,
+                _ => OldProviderNameservers::Manual,
+            },
+            acknowledge: match w.old_apex {
+                OldApex::Waived => vec![Acknowledgement {
+                    name: "@".into(),
+                    type_: "NS".into(),
+                    why: "the old provider serves its own NS set".into(),
+                }],
+                _ => vec![],
+            },
         },
         ..Default::default()
     }
@@ -230,6 +282,10 @@ fn probes() -> Probes {
 fn check(w: &World) -> Result<bool, String> {
     let mut run = Run {
         switch_at: w.external_switch_at,
+        old_apex_at: match w.old_apex {
+            OldApex::Person(at) => at,
+            _ => None,
+        },
     };
     let mut status = HostedZoneMigrationStatus {
         phase: Some(Phase::Verifying),
@@ -265,12 +321,28 @@ fn check(w: &World) -> Result<bool, String> {
             operation: None,
             verified_at: Some(at(now)),
             attention: Some(vec![]),
+            source_apex_ns: Some(if p.source_down {
+                Err("timed out".into())
+            } else if run.old_apex_at.is_some_and(|a| now >= a) {
+                Ok(set(&NEW))
+            } else {
+                Ok(set(&OLD))
+            }),
         };
         let d = decide(&spec(w, now), &status, &obs, Some(1), at(now), probes());
         let asked = d
             .actions
             .iter()
             .any(|a| matches!(a, Action::UpdateRegistrarNameservers(_)));
+        let update = d
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::UpdateSourceNameservers(s) if s == &set(&NEW)));
+        if let (true, OldApex::Update(accepts_from)) = (update, &w.old_apex) {
+            if now >= *accepts_from && run.old_apex_at.is_none() {
+                run.old_apex_at = Some(now);
+            }
+        }
         let ds_visible = !p.parent_down && w.ds.is_some_and(|(removed, _)| now < removed);
         ds_known |= ds_visible && !p.crash;
         if asked && w.mode == CutoverMode::Route53Domains {
@@ -289,7 +361,7 @@ fn check(w: &World) -> Result<bool, String> {
             };
             let truth = w
                 .as_knowable(parent_seen, child_seen)
-                .truth_release(switch_at);
+                .truth_release(switch_at, run.old_apex_at);
             if now < truth {
                 return Err(format!(
                     "completed at {now}, but caches may point at the old provider until {truth} (switch at {switch_at}; status {:?})",
@@ -377,6 +449,7 @@ fn regression_switch_seen_before_any_old_delegation() {
         approved_at: 0,
         mode: CutoverMode::Manual,
         first_look: 101,
+        old_apex: OldApex::Person(Some(0)),
         passes: (0..200).map(|_| pass(1)).collect(),
     };
     assert_eq!(check(&w), Ok(true));
@@ -399,7 +472,46 @@ fn regression_child_ns_ttl_lowered_before_the_first_look() {
         approved_at: 0,
         mode: CutoverMode::Manual,
         first_look: 1,
+        old_apex: OldApex::Person(Some(0)),
         passes: (0..400).map(|_| pass(1)).collect(),
     };
     assert_eq!(check(&w), Ok(true));
+}
+
+/// Sticky delegation: the old provider's servers keep naming themselves after the switch. The
+/// soak ends only after a person points them at Route 53, plus the NS TTL they served; never
+/// if nobody does.
+#[test]
+fn the_old_providers_own_ns_set_holds_the_release_until_it_names_route53() {
+    let base = World {
+        child_ttl_before: 120,
+        lowered_at: 0,
+        parent_ttl_before: 40,
+        parent_ttl_after: 40,
+        external_switch_at: Some(100),
+        transition: 0,
+        registrar_delay: 0,
+        ds: None,
+        previous_spec: Some(120),
+        approved_at: 0,
+        mode: CutoverMode::Manual,
+        first_look: 1,
+        old_apex: OldApex::Person(None),
+        passes: (0..400).map(|_| pass(5)).collect(),
+    };
+    assert_eq!(
+        check(&base),
+        Ok(false),
+        "never released while the old set can live on"
+    );
+    let late = World {
+        old_apex: OldApex::Person(Some(1000)),
+        ..base.clone()
+    };
+    assert_eq!(check(&late), Ok(true));
+    let updated = World {
+        old_apex: OldApex::Update(0),
+        ..base
+    };
+    assert_eq!(check(&updated), Ok(true));
 }

@@ -42,6 +42,8 @@ local PROGRESSING_REASONS = {
   AwaitingRegistrar = true,       -- The parent does not serve the Route 53 nameservers yet.
   RollingBack = true,             -- Waiting for the parent to serve the previous nameservers again.
   Soaking = true,                 -- Caches of the old delegation may live on: keep the old provider serving.
+  OldProviderNsUnchanged = true,  -- The old provider's own apex NS records still name its servers: set them to Route 53's.
+  UpdatingOldProviderNs = true,   -- zoneshift is updating the old provider's apex NS records to Route 53's.
 }
 
 -- Reasons that need a person, or report an error.
@@ -70,6 +72,7 @@ local DEGRADED_REASONS = {
   PartialDelegation = true,       -- The parent serves a mix of nameservers.
   DelegationChanged = true,       -- The parent left the Route 53 nameservers without a rollback.
   RolledBack = true,              -- Back on the old provider; decide what next.
+  OldProviderNsUpdateFailed = true,-- The old provider refused zoneshift's update of its apex NS records.
   DeletionBlocked = true,         -- Deletion waits: the domain is delegated to this zone, or resolvers may still hold it.
   SourceUnhealthy = true,         -- The old provider stopped answering as Route 53 does during the soak.
 }

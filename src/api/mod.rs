@@ -409,6 +409,23 @@ pub struct CutoverSpec {
     /// as they are. The gate waits until each one is listed here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledge: Vec<Acknowledgement>,
+
+    /// Who points the old provider's own apex NS records at Route 53's nameservers at the
+    /// switch: `Manual` (a person, at the old provider; zoneshift says so and watches every old
+    /// server) or `Update` (zoneshift, by an RFC 2136 dynamic update signed with the key of
+    /// `spec.source.axfr.tsigSecretRef`, and back on a rollback). The old provider may go only
+    /// once all its servers serve Route 53's set and the old NS TTL has passed since. Where the
+    /// old provider cannot change them, acknowledge `{name: "@", type: NS}`.
+    #[serde(default)]
+    pub old_provider_nameservers: OldProviderNameservers,
+}
+
+/// Who changes the old provider's apex NS records at the switch.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum OldProviderNameservers {
+    #[default]
+    Manual,
+    Update,
 }
 
 /// A record set a person accepts without proof.
@@ -438,6 +455,7 @@ impl Default for CutoverSpec {
             rollback: false,
             previous_nameserver_ttl: None,
             acknowledge: Vec::new(),
+            old_provider_nameservers: OldProviderNameservers::default(),
         }
     }
 }

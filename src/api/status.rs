@@ -240,6 +240,22 @@ pub struct CutoverStatus {
     /// The delegation before the switch: the rollback target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_nameservers: Vec<String>,
+    /// The apex NS set the old provider's servers serve, as last read from every one of them
+    /// (empty when they could not all be read or disagree: `sourceApexNsError` says why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_apex_ns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_apex_ns_error: Option<String>,
+    /// When every server of the old provider was first seen serving Route 53's nameservers as
+    /// the zone's apex NS set: resolvers that refresh the NS set there get Route 53's from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ns_switched_at: Option<String>,
+    /// `oldProviderNameservers: Update`: when the old provider last accepted zoneshift's
+    /// update of its apex NS set, and the last refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ns_updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ns_update_error: Option<String>,
     /// Until when the old provider must keep answering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_provider_releasable_at: Option<String>,

@@ -273,6 +273,12 @@ reasons! {
     // --- Propagated and SourceHealthy ---------------------------------------------------------
     /// Caches of the old delegation may live on: keep the old provider serving.
     Soaking: Progressing, stalled = false;
+    /// The old provider's own apex NS records still name its servers: set them to Route 53's.
+    OldProviderNsUnchanged: Progressing, stalled = true;
+    /// zoneshift is updating the old provider's apex NS records to Route 53's.
+    UpdatingOldProviderNs: Progressing, stalled = false;
+    /// The old provider refused zoneshift's update of its apex NS records.
+    OldProviderNsUpdateFailed: Degraded, stalled = true;
     /// Deletion waits: the domain is delegated to this zone, or resolvers may still hold it.
     DeletionBlocked: Degraded, stalled = true;
     /// Every cached copy of the old delegation has expired.
@@ -294,6 +300,8 @@ reasons! {
     NameserverTtlSet: EventOnly, stalled = false;
     /// Route 53 Domains accepted the nameserver change.
     RegistrarUpdated: EventOnly, stalled = false;
+    /// The old provider accepted zoneshift's update of its apex NS records.
+    OldProviderNsUpdated: EventOnly, stalled = false;
     /// The gate is open: a person sets the nameservers at the registrar.
     SwitchNameservers: EventOnly, stalled = false;
     /// deletionPolicy Retain, or an adopted zone, left the zone in place.

@@ -17,6 +17,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use std::time::Duration;
 
+const NO_SERVERS: &str =
+    "spec.source.nameservers is empty and no import found the parent's delegation";
+
 /// How long until the next full pass (import, sync, verification) is due, when this pass need
 /// not be one: a migration that is synced and verified waits at the gate or in the switch
 /// with cheap DNS observations, and reads the old provider and lists Route 53 only every
@@ -167,18 +170,11 @@ impl Step<'_> {
             .await
             .map_err(|e| e.to_string());
         let servers = super::source::servers(self.obj, self.ctx, Some(status)).await;
-        let source_ns_ttl = match servers {
-            s if s.is_empty() => Err(
-                "spec.source.nameservers is empty and no import found the parent's delegation"
-                    .to_string(),
-            ),
-            s => self
-                .ctx
-                .source()
-                .apex_ns_ttl(&s, &origin)
-                .await
-                .map_err(|e| e.to_string()),
+        let source_ns_ttl = match &servers {
+            s if s.is_empty() => Err(NO_SERVERS.to_string()),
+            s => (self.ctx.source().apex_ns_ttl(s, &origin).await).map_err(|e| e.to_string()),
         };
+        let source_apex_ns = self.source_apex_ns(status, &servers, &origin).await;
         let source_failures = match (&source.verification, status.phase) {
             (Verification::Compared(c), Some(Phase::Propagating)) => Some(
                 c.mismatches
@@ -194,6 +190,9 @@ impl Step<'_> {
         metrics.count_probe("parent_delegation", parent.is_ok());
         metrics.count_probe("route53_nameservers", route53_answers.is_ok());
         metrics.count_probe("source_ns_ttl", source_ns_ttl.is_ok());
+        if let Some(r) = &source_apex_ns {
+            metrics.count_probe("source_apex_ns", r.is_ok());
+        }
         cutover::Observation {
             parent,
             source_ns_ttl,
@@ -210,7 +209,32 @@ impl Step<'_> {
                 .and_then(|v| v.checked_at.as_deref())
                 .and_then(|t| t.parse().ok()),
             attention: attention(self.obj, source),
+            source_apex_ns,
         }
+    }
+
+    /// Rule 12: the apex NS set every old server serves, from approval on.
+    async fn source_apex_ns(
+        &self,
+        status: &HostedZoneMigrationStatus,
+        servers: &[String],
+        origin: &str,
+    ) -> Option<Result<Vec<String>, String>> {
+        let ask = match status.phase.unwrap_or_default() {
+            Phase::AwaitingCutover => self.obj.spec.cutover.approved,
+            Phase::CuttingOver | Phase::Propagating | Phase::RollingBack | Phase::RolledBack => {
+                true
+            }
+            _ => false,
+        };
+        if !ask {
+            return None;
+        }
+        if servers.is_empty() {
+            return Some(Err(NO_SERVERS.to_string()));
+        }
+        let read = self.ctx.source().apex_ns(servers, origin).await;
+        Some(read.map_err(|e| e.to_string()))
     }
 
     /// The registrar operation being followed, while a switch or rollback is awaited.
@@ -235,6 +259,9 @@ impl Step<'_> {
             cutover::Action::UpdateRegistrarNameservers(ns) => {
                 self.request_nameservers(&ns, status).await
             }
+            cutover::Action::UpdateSourceNameservers(ns) => {
+                self.update_source_nameservers(&ns, status).await
+            }
             cutover::Action::Event {
                 warning,
                 reason,
@@ -246,6 +273,59 @@ impl Step<'_> {
                     EventType::Normal
                 };
                 events::publish(self.ctx, self.obj, t, reason, EventAction::Cutover, message).await;
+            }
+        }
+    }
+
+    /// Rule 12, `oldProviderNameservers: Update`: the old provider's apex NS set by RFC 2136.
+    async fn update_source_nameservers(
+        &self,
+        ns: &[String],
+        status: &mut HostedZoneMigrationStatus,
+    ) {
+        let (ctx, obj) = (self.ctx, self.obj);
+        let origin = zone::normalize_origin(&obj.spec.domain).unwrap_or_default();
+        let Some(source) = obj.spec.source.as_ref() else {
+            return;
+        };
+        let servers = super::source::servers(obj, ctx, Some(status)).await;
+        let namespace = obj.metadata.namespace.clone().unwrap_or_default();
+        let ttl = obj
+            .spec
+            .cutover
+            .lowered_nameserver_ttl
+            .clamp(0, i64::from(u32::MAX)) as u32;
+        let result = ctx
+            .source()
+            .update_apex_ns(&namespace, &origin, source, &servers, ns, ttl)
+            .await;
+        let cut = status.cutover.get_or_insert_with(Default::default);
+        match result {
+            Ok(server) => {
+                cut.source_ns_updated_at = Some(crate::plan::time::stamp(self.now));
+                cut.source_ns_update_error = None;
+                let note = format!(
+                    "{server} accepted the update of the old provider's apex NS records to {}.",
+                    ns.join(", ")
+                );
+                events::normal(
+                    ctx,
+                    obj,
+                    Reason::OldProviderNsUpdated,
+                    EventAction::Cutover,
+                    note,
+                )
+                .await
+            }
+            Err(e) => {
+                let first = cut.source_ns_update_error.is_none();
+                cut.source_ns_update_error = Some(e.to_string());
+                if first {
+                    let note =
+                        format!("The old provider refused the update of its apex NS records: {e}");
+                    let r = Reason::OldProviderNsUpdateFailed;
+                    events::warn(ctx, obj, r, EventAction::Cutover, note).await
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod import;
 pub mod observe;
 pub mod query;
 pub mod transfer;
+pub mod update;
 pub mod verify;
 pub mod zonefile;
 

@@ -278,6 +278,30 @@ async fn delegation_at(
     Ok((nameservers, ttl))
 }
 
+/// The apex NS set that a zone's own nameservers serve, normalised and sorted.
+pub async fn apex_ns(auth: &Authorities, origin: &str) -> Result<Vec<String>, DnsError> {
+    match auth.ask(origin, RecordType::NS).await? {
+        Answer::Authoritative(r) if !r.is_empty() => {
+            let mut set: Vec<String> = r
+                .iter()
+                .filter_map(|r| match r.data() {
+                    RData::NS(n) => normalize_target(&n.0.to_ascii()).ok(),
+                    _ => None,
+                })
+                .collect();
+            set.sort();
+            set.dedup();
+            Ok(set)
+        }
+        Answer::Authoritative(_) | Answer::NxDomain => {
+            Err(DnsError::NoAnswer(format!("no NS set for {origin}")))
+        }
+        Answer::Referral(_) => Err(DnsError::NoAnswer(format!(
+            "not authoritative for {origin}"
+        ))),
+    }
+}
+
 /// The apex NS TTL that a zone's own nameservers serve.
 pub async fn apex_ns_ttl(auth: &Authorities, origin: &str) -> Result<u32, DnsError> {
     match auth.ask(origin, RecordType::NS).await? {

@@ -25,7 +25,7 @@ pub enum TransferError {
     BadKey(String),
 }
 
-fn signer(key: &TsigKey) -> Result<TSigner, TransferError> {
+pub(super) fn signer(key: &TsigKey) -> Result<TSigner, TransferError> {
     use base64::Engine;
     let secret = base64::engine::general_purpose::STANDARD
         .decode(key.secret.trim())

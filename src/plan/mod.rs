@@ -9,6 +9,7 @@
 pub mod cutover;
 pub mod gate;
 pub mod observation;
+pub mod old_provider_ns;
 pub mod status;
 pub mod sync;
 pub mod time;

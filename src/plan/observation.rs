@@ -79,6 +79,9 @@ pub struct Observation {
     pub verified_at: Option<Timestamp>,
     /// What needs a person's acknowledgement, when this pass could tell (a full pass).
     pub attention: Option<Vec<Attention>>,
+    /// The apex NS set every server of the old provider serves (or why it could not be read);
+    /// `None` when not asked in this pass.
+    pub source_apex_ns: Option<Result<Vec<String>, String>>,
 }
 
 /// Writes what the parent serves into the status, with the time it was asked.

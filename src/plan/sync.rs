@@ -265,7 +265,12 @@ fn record_import(s: &mut HostedZoneMigrationStatus, imp: &ImportInfo, now: Times
     });
     // The rollback target is the delegation before the switch: recorded until then.
     let before_switch = !s.phase.is_some_and(Phase::switch_requested);
-    if before_switch && !imp.apex_ns.is_empty() {
+    // An old provider that already names Route 53's nameservers (rule 12) is no rollback target.
+    let route53: Vec<String> = (s.nameservers.iter())
+        .filter_map(|n| crate::zone::normalize_target(n).ok())
+        .collect();
+    let names_route53 = imp.apex_ns.iter().any(|n| route53.contains(n));
+    if before_switch && !imp.apex_ns.is_empty() && !names_route53 {
         s.cutover
             .get_or_insert_with(Default::default)
             .previous_nameservers = imp.apex_ns.clone();

@@ -213,6 +213,80 @@ impl crate::ports::Source for KubeSource {
         }
         Ok(out)
     }
+
+    async fn apex_ns(&self, servers: &[String], origin: &str) -> Result<Vec<String>, DnsError> {
+        let mut sets: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+        let mut failures = Vec::new();
+        for server in servers {
+            for addr in resolve_server(server).await? {
+                let auth = crate::dns::query::Authorities::connect(&[addr], self.dns.timeout).await;
+                match observe::apex_ns(&auth, origin).await {
+                    Ok(set) => sets.entry(set).or_default().push(addr.to_string()),
+                    Err(e) => failures.push(format!("{addr}: {e}")),
+                }
+            }
+        }
+        match (sets.len(), failures.is_empty()) {
+            (1, true) => Ok(sets.into_keys().next().unwrap_or_default()),
+            (0, _) | (1, false) => Err(DnsError::Unreachable(failures.join("; "))),
+            _ => Err(DnsError::NoAnswer(format!(
+                "the old provider's servers serve different apex NS sets: {}",
+                sets.iter()
+                    .map(|(set, addrs)| format!("{} serve {}", addrs.join(", "), set.join(" ")))
+                    .chain(failures)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))),
+        }
+    }
+
+    async fn update_apex_ns(
+        &self,
+        namespace: &str,
+        origin: &str,
+        source: &SourceSpec,
+        servers: &[String],
+        nameservers: &[String],
+        ttl: u32,
+    ) -> Result<String, SourceError> {
+        let field = "spec.cutover.oldProviderNameservers";
+        let key_ref = source
+            .axfr
+            .as_ref()
+            .and_then(|a| a.tsig_secret_ref.as_ref())
+            .ok_or_else(|| {
+                SourceError::NotFound(format!(
+                    "{field}: Update needs spec.source.axfr.tsigSecretRef, the key the old provider accepts updates with"
+                ))
+            })?;
+        let key = axfr::read_tsig(&self.client, namespace, &key_ref.name).await?;
+        // What the servers serve now goes, value by value (a server never drops a whole apex
+        // NS set by type).
+        let current = self.apex_ns(servers, origin).await.unwrap_or_default();
+        let message = crate::dns::update::replace_apex_ns(origin, &current, nameservers, ttl)
+            .map_err(|e| SourceError::InvalidDomain(format!("{field}: {e}")))?;
+        let mut failures = Vec::new();
+        for server in servers {
+            let addrs = match resolve_server(server).await {
+                Ok(a) => a,
+                Err(e) => {
+                    failures.push(e.to_string());
+                    continue;
+                }
+            };
+            for addr in addrs {
+                match crate::dns::update::send(addr, message.clone(), &key, self.dns.timeout).await
+                {
+                    Ok(()) => return Ok(addr.to_string()),
+                    Err(e) => failures.push(e),
+                }
+            }
+        }
+        Err(SourceError::TransferFailed(format!(
+            "no server of the old provider accepted the update of the apex NS set: {}",
+            failures.join("; ")
+        )))
+    }
 }
 
 /// Connections to the source's nameservers; the error names every one that did not resolve.

@@ -333,6 +333,11 @@ pub struct SourceState {
     pub ns_ttl: u32,
     /// Servers (addresses) that answer NXDOMAIN for everything: an emptied server.
     pub emptied: Vec<String>,
+    /// The apex NS set the old provider's servers serve (and imports read).
+    pub apex_ns: Vec<String>,
+    /// Whether it accepts zoneshift's RFC 2136 update of that set; the updates accepted.
+    pub accepts_updates: bool,
+    pub updates: Vec<Vec<String>>,
 }
 
 /// The old provider in memory.
@@ -357,6 +362,12 @@ impl FakeSource {
             serves: sets,
             ns_ttl,
             emptied: Vec::new(),
+            apex_ns: vec![
+                "ns1.old-provider.net.".into(),
+                "ns2.old-provider.net.".into(),
+            ],
+            accepts_updates: true,
+            updates: Vec::new(),
         })))
     }
 }
@@ -375,7 +386,10 @@ impl Source for FakeSource {
         let s = lock(&self.0);
         match &s.import {
             Some(i) => Ok(Some(SourceRead {
-                imported: i.clone(),
+                imported: Imported {
+                    apex_ns: s.apex_ns.clone(),
+                    ..i.clone()
+                },
                 from: "the fake source".into(),
                 nameservers: source.nameservers.clone(),
             })),
@@ -418,6 +432,34 @@ impl Source for FakeSource {
 
     async fn addresses(&self, servers: &[String]) -> Result<Vec<String>, DnsError> {
         Ok(servers.to_vec())
+    }
+
+    async fn apex_ns(&self, servers: &[String], _origin: &str) -> Result<Vec<String>, DnsError> {
+        let s = lock(&self.0);
+        match servers.iter().find(|x| s.emptied.contains(x)) {
+            Some(x) => Err(DnsError::NoAnswer(format!("{x}: no NS set"))),
+            None => Ok(s.apex_ns.clone()),
+        }
+    }
+
+    async fn update_apex_ns(
+        &self,
+        _namespace: &str,
+        _origin: &str,
+        _source: &zoneshift::api::SourceSpec,
+        _servers: &[String],
+        nameservers: &[String],
+        _ttl: u32,
+    ) -> Result<String, SourceError> {
+        let mut s = lock(&self.0);
+        if !s.accepts_updates {
+            return Err(SourceError::TransferFailed(
+                "127.0.0.1:53 refused the update (REFUSED)".into(),
+            ));
+        }
+        s.apex_ns = nameservers.to_vec();
+        s.updates.push(nameservers.to_vec());
+        Ok("127.0.0.1:53".into())
     }
 }
 

@@ -5,6 +5,9 @@
 //! Every timestamp lives in the status, so a restart at any instant resumes where it stopped.
 
 use super::gate::{self, Gate};
+use super::old_provider_ns;
+
+mod rollback;
 use super::set_condition;
 use super::time::{self, parse as ts, plus};
 use crate::api::{
@@ -24,6 +27,8 @@ pub enum Action {
     SetRoute53NsTtl(u32),
     /// Route 53 Domains: set the registrar's nameservers.
     UpdateRegistrarNameservers(Vec<String>),
+    /// `oldProviderNameservers: Update`: set the old provider's apex NS set (RFC 2136).
+    UpdateSourceNameservers(Vec<String>),
     /// A Kubernetes Event.
     Event {
         warning: bool,
@@ -226,6 +231,7 @@ impl Step<'_> {
         if let Some(attention) = &self.obs.attention {
             self.record_attention(attention);
         }
+        old_provider_ns::record(&mut self.cut, self.obs, now);
         let (old, basis) = gate::old_ns_ttl(&self.cut, self.spec);
         self.cut.old_ns_ttl = Some(old as i64);
         self.cut.old_ns_ttl_basis = Some(basis);
@@ -354,11 +360,19 @@ impl Step<'_> {
                 false,
                 Reason::SwitchNameservers,
                 format!(
-                    "The gate is open: set the domain's nameservers at the registrar to these four: {}",
-                    route53_set.join(", ")
+                    "The gate is open: set the domain's nameservers at the registrar to these four: {}{}",
+                    route53_set.join(", "),
+                    if self.spec.old_provider_nameservers == crate::api::OldProviderNameservers::Manual
+                        && !old_provider_ns::waived(self.spec, &self.origin)
+                    {
+                        ", and the apex NS records at the old provider to the same four"
+                    } else {
+                        ""
+                    }
                 ),
             ),
         }
+        self.old_provider_ns();
         let msg = awaiting_registrar(self.spec.mode, &route53_set);
         self.set(
             ConditionType::Delegated,
@@ -373,6 +387,7 @@ impl Step<'_> {
         if self.switched_now() {
             return self.enter_propagating();
         }
+        self.old_provider_ns();
         let mode = self.spec.mode;
         // Route 53 Domains: a request that was refused or whose operation failed is asked
         // again at each poll, and its error stays shown until then.
@@ -446,7 +461,11 @@ impl Step<'_> {
             }
             None => plus(switched, parent + old_ns.max(served)),
         };
-        child.max(plus(switched, self.soak.as_secs()))
+        // Rule 12: no earlier than the old NS TTL after the old servers named Route 53's set.
+        let sticky =
+            old_provider_ns::horizon(&self.cut, self.spec, &self.origin, self.lowered, served)
+                .unwrap_or(switched);
+        child.max(sticky).max(plus(switched, self.soak.as_secs()))
     }
 
     fn enter_propagating(&mut self) {
@@ -462,7 +481,8 @@ impl Step<'_> {
             Reason::Switched,
             &format!("The parent serves the Route 53 nameservers since {switched}."),
         );
-        self.set(ConditionType::Propagated, false, Reason::Soaking, &format!("Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."));
+        self.soak_condition(releasable);
+        self.old_provider_ns();
         self.event(false, Reason::Switched, format!("The parent serves the Route 53 nameservers. Keep the old provider serving until {releasable}."));
         self.soon(releasable);
         self.poll_soon(self.probes.source_probe);
@@ -498,14 +518,45 @@ impl Step<'_> {
             &format!("The parent serves the Route 53 nameservers since {since}."),
         );
         let releasable = ts(&self.cut.old_provider_releasable_at).unwrap_or(self.now);
-        if self.now >= releasable {
+        let old_ns_holds = self.old_provider_ns();
+        if self.now >= releasable && !old_ns_holds {
             return self.complete(releasable);
         }
-        self.set(ConditionType::Propagated, false, Reason::Soaking, &format!(
-            "Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."
-        ));
+        self.soak_condition(releasable);
         self.soon(releasable);
         self.poll_soon(self.probes.source_probe);
+    }
+
+    /// `Propagated` during the soak: what the old provider's apex NS set still holds, else the
+    /// time left.
+    fn soak_condition(&mut self, releasable: Timestamp) {
+        let route53 = self.obs.route53_nameservers.clone();
+        match old_provider_ns::pending(&self.cut, self.spec, &self.origin, &route53) {
+            Some((reason, msg, _)) => self.set(
+                ConditionType::Propagated,
+                false,
+                reason,
+                &format!("{msg} Keep the old provider serving until {releasable} at least."),
+            ),
+            None => self.set(ConditionType::Propagated, false, Reason::Soaking, &format!(
+                "Keep the old provider serving until {releasable}: resolvers may hold the old delegation until then."
+            )),
+        }
+    }
+
+    /// Rule 12 in this pass: asks for the old provider's apex NS update where zoneshift makes
+    /// it; whether the old provider's NS set still holds the release.
+    fn old_provider_ns(&mut self) -> bool {
+        let route53 = self.obs.route53_nameservers.clone();
+        match old_provider_ns::pending(&self.cut, self.spec, &self.origin, &route53) {
+            Some((_, _, update)) => {
+                if let Some(set) = update {
+                    self.actions.push(Action::UpdateSourceNameservers(set));
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// During the soak the parent does not (provably) serve Route 53: nothing completes. A
@@ -579,87 +630,6 @@ impl Step<'_> {
         self.event(!failed.is_empty(), Reason::Completed, format!(
             "The migration is complete: the old provider may be decommissioned; the Route 53 NS TTL is raised to {final_ttl} s.{failed}"
         ));
-    }
-
-    fn start_rollback(&mut self) {
-        self.s.phase = Some(Phase::RollingBack);
-        // The abandoned switch's soak says nothing any more: the old provider is live again.
-        self.cut.switched_at = None;
-        self.cut.old_provider_releasable_at = None;
-        let previous = self.cut.previous_nameservers.clone();
-        let target = previous.join(", ");
-        let mode = self.spec.mode;
-        if mode == CutoverMode::Route53Domains && !previous.is_empty() {
-            self.actions
-                .push(Action::UpdateRegistrarNameservers(previous));
-        }
-        let message = match mode {
-            CutoverMode::Manual => format!(
-                "Rollback asked: set the domain's nameservers at the registrar back to {target}."
-            ),
-            CutoverMode::Route53Domains => {
-                format!("Rollback asked: Route 53 Domains is set back to {target}.")
-            }
-        };
-        self.event(true, Reason::RollingBack, message);
-        self.set(
-            ConditionType::Delegated,
-            false,
-            Reason::RollingBack,
-            &format!("Waiting for the parent to serve the previous nameservers again: {target}."),
-        );
-        self.poll_soon(self.probes.poll);
-    }
-
-    fn rolling_back(&mut self) {
-        let previous = self.cut.previous_nameservers.clone();
-        if self.parent_serves(&previous) {
-            self.s.phase = Some(Phase::RolledBack);
-            let at = time::start(self.now);
-            self.cut.rolled_back_at = Some(at.to_string());
-            // Resolvers may hold the Route 53 delegation (the parent's TTL) and Route 53's own
-            // NS set (its TTL) after the rollback: Route 53 keeps serving until both expire.
-            let parent = self.cut.parent_ns_ttl_max.unwrap_or(0).max(0) as u64;
-            let route53 = self
-                .obs
-                .route53_ns_ttl
-                .unwrap_or(self.lowered)
-                .max(self.lowered);
-            let until = plus(at, parent + u64::from(route53));
-            self.cut.route53_releasable_at = Some(until.to_string());
-            let msg = format!(
-                "The parent serves the previous nameservers again ({}). Keep the Route 53 zone serving until {until}: resolvers may hold its delegation until then.",
-                previous.join(", ")
-            );
-            self.set(ConditionType::Delegated, false, Reason::RolledBack, &msg);
-            self.event(
-                false,
-                Reason::RolledBack,
-                "The delegation is back on the previous nameservers.".into(),
-            );
-        } else {
-            let msg = format!(
-                "Waiting for the parent to serve the previous nameservers again: {}.",
-                previous.join(", ")
-            );
-            self.set(ConditionType::Delegated, false, Reason::RollingBack, &msg);
-            self.poll_soon(self.probes.poll);
-        }
-    }
-
-    fn rolled_back(&mut self) {
-        if self.spec.rollback {
-            return;
-        }
-        // Asked to go forward again: the gate applies from the start.
-        self.s.phase = Some(Phase::AwaitingCutover);
-        self.cut = CutoverStatus {
-            previous_nameservers: self.cut.previous_nameservers.clone(),
-            source_ns_ttl_before: self.cut.source_ns_ttl_before,
-            parent_ns_ttl_before: self.cut.parent_ns_ttl_before,
-            ..Default::default()
-        };
-        self.soon(self.now);
     }
 }
 
@@ -739,6 +709,8 @@ mod tests {
             operation: None,
             verified_at: None,
             attention: Some(Vec::new()),
+            // The old provider already names Route 53 (rule 12 has tests of its own).
+            source_apex_ns: Some(Ok(set(&NEW))),
         }
     }
 
