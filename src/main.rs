@@ -38,7 +38,7 @@ async fn main() -> std::process::ExitCode {
     // present, rustls needs to be told which one to use.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match Cli::parse().command {
-        Command::Crd => match serde_yaml::to_string(&HostedZoneMigration::crd()) {
+        Command::Crd => match yaml_serde::to_string(&HostedZoneMigration::crd()) {
             Ok(y) => {
                 print!("{y}");
                 std::process::ExitCode::SUCCESS
