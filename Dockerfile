@@ -21,7 +21,7 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-alpine AS build
 # A failing command inside a pipe fails the step.
 SHELL ["/bin/ash", "-eo", "pipefail", "-c"]
-# A C toolchain, cmake and perl for aws-lc-sys and ring. Alpine's mirrors keep only the current
+# A C toolchain, cmake and perl for aws-lc-sys. Alpine's mirrors keep only the current
 # version of a package, so pinning one would break the build when it is replaced.
 # hadolint ignore=DL3018
 RUN apk add --no-cache build-base cmake perl

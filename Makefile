@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := eval "$$(scripts/test-env env)" && eval "$$(scripts/dns-world env)"
 
-.PHONY: vocabulary demo test test-kube test-kube-oldest replay replay-rules test-packaging test-env test-env-down lint crd bench
+.PHONY: vocabulary demo test test-kube test-kube-oldest replay replay-rules test-packaging test-env test-env-down lint audit crd bench
 
 ## The main job on local defaults: every stand-in up, a whole migration of example.com run
 ## end to end (import, verify, gate, approval, switch, soak, completion), phases printed.
@@ -68,11 +68,21 @@ test-packaging:
 	command -v lua5.4 >/dev/null && command -v lua5.1 >/dev/null || { apt-get update -q && apt-get install -y -q lua5.4 lua5.1; }
 	tests/packaging/run
 
-## Formatting, lints and the generated CRD (CI runs these too).
+## Formatting, lints, the generated CRD and the dependency rules of deny.toml (CI runs these too).
+## Licences and sources over everything built; bans over what the binary links (the tests'
+## kube-fake-client brings ring back through kube's default features).
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo run --quiet -- crd | diff -u crds/hostedzonemigration.yaml - || { echo "crds/ drifted: run make crd"; exit 1; }
+	@command -v cargo-deny >/dev/null || { echo "cargo-deny is missing: cargo install cargo-deny --locked"; exit 1; }
+	cargo deny --locked check licenses sources
+	cargo deny --locked --exclude-dev check bans
+
+## The RustSec advisories. The database is fetched from GitHub, which CI's machines cannot
+## reach, so this is not part of lint (docs/reliability.md, "Dependencies").
+audit:
+	cargo deny --locked check advisories
 
 ## Regenerate crds/ from src/api/, and its copies in the chart and deploy/.
 crd:

@@ -34,11 +34,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // kube's TLS stack and the AWS SDK's each enable a rustls crypto provider; with two
-    // present, rustls needs to be told which one to use.
+    // aws-lc-rs is the only crypto provider the binary builds, but the test builds also
+    // compile ring (a dev-dependency turns on kube's defaults): name it, so both agree.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match Cli::parse().command {
-        Command::Crd => match serde_yaml::to_string(&HostedZoneMigration::crd()) {
+        Command::Crd => match yaml_serde::to_string(&HostedZoneMigration::crd()) {
             Ok(y) => {
                 print!("{y}");
                 std::process::ExitCode::SUCCESS

@@ -89,7 +89,7 @@ fn an_unreadable_zone_file_fails_with_its_line() {
 async fn an_imported_manifest_applied_through_the_operator_verifies_with_no_mismatch() {
     let out = import_axfr();
     assert!(out.status.success());
-    let mut obj: HostedZoneMigration = serde_yaml::from_slice(&out.stdout).unwrap();
+    let mut obj: HostedZoneMigration = yaml_serde::from_slice(&out.stdout).unwrap();
     obj.metadata.finalizers = Some(vec![FINALIZER.into()]);
     let w = World::new(vec![obj]).await;
     let m = w.settle("example-com").await;
@@ -180,7 +180,7 @@ async fn plan_exit_codes_output_and_zero_writes() {
     // The same plan through the library, counting Route 53 calls: reads only.
     let text = std::fs::read_to_string(&changed).unwrap();
     let doc = text.split("---\n").nth(1).unwrap();
-    let obj: HostedZoneMigration = serde_yaml::from_str(doc).unwrap();
+    let obj: HostedZoneMigration = yaml_serde::from_str(doc).unwrap();
     let r53 = common::route53().await;
     let p = plan(
         &obj,

@@ -453,7 +453,7 @@ fn zoneshift_import_cloudflare_writes_the_manifest_and_says_what_to_acknowledge(
         .filter(|l| !l.starts_with('#'))
         .collect::<Vec<_>>()
         .join("\n");
-    let m: HostedZoneMigration = serde_yaml::from_str(&yaml).unwrap();
+    let m: HostedZoneMigration = yaml_serde::from_str(&yaml).unwrap();
     let cf = m.spec.source.unwrap().cloudflare.unwrap();
     assert_eq!(cf.zone.as_deref(), Some(d.as_str()));
     assert_eq!(cf.api_token_secret_ref.key, "token");
@@ -488,7 +488,7 @@ fn zoneshift_import_cloudflare_writes_the_manifest_and_says_what_to_acknowledge(
 
     let inline = [&args[..], &["--inline-records"]].concat();
     let b = zoneshift(&inline, &token);
-    let m: HostedZoneMigration = serde_yaml::from_str(
+    let m: HostedZoneMigration = yaml_serde::from_str(
         &String::from_utf8_lossy(&b.stdout)
             .lines()
             .filter(|l| !l.starts_with('#'))

@@ -8,7 +8,7 @@ use zoneshift::api::HostedZoneMigration;
 
 #[test]
 fn committed_crd_matches_the_code() {
-    let generated = serde_yaml::to_string(&HostedZoneMigration::crd()).expect("yaml");
+    let generated = yaml_serde::to_string(&HostedZoneMigration::crd()).expect("yaml");
     let committed = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/crds/hostedzonemigration.yaml"
@@ -16,8 +16,8 @@ fn committed_crd_matches_the_code() {
     .expect("crds/hostedzonemigration.yaml");
     // Compared as data: test builds may order map keys differently (a dev-dependency turns on
     // serde_json's preserve_order), and key order means nothing to the API server.
-    let generated: serde_json::Value = serde_yaml::from_str(&generated).expect("generated yaml");
-    let committed: serde_json::Value = serde_yaml::from_str(&committed).expect("committed yaml");
+    let generated: serde_json::Value = yaml_serde::from_str(&generated).expect("generated yaml");
+    let committed: serde_json::Value = yaml_serde::from_str(&committed).expect("committed yaml");
     assert!(
         generated == committed,
         "crds/hostedzonemigration.yaml has drifted from src/api.rs: run `make crd` and commit the result"

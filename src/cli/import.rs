@@ -93,7 +93,7 @@ pub fn manifest(
         },
     );
     obj.metadata.namespace = namespace.map(str::to_string);
-    let body = serde_yaml::to_string(&ManifestView::from(&obj)).map_err(|e| e.to_string())?;
+    let body = yaml_serde::to_string(&ManifestView::from(&obj)).map_err(|e| e.to_string())?;
     let serial = imported
         .serial
         .map(|s| format!(", serial {s}"))
@@ -322,7 +322,7 @@ pub const OBJECT_LIMIT: usize = 1_572_864;
 /// A warning when the manifest nears what one resource can hold, with what to do instead.
 pub fn size_warning(manifest_yaml: &str, records: usize) -> Option<String> {
     // The API server stores JSON; the YAML's size is close to it and errs on the large side.
-    let bytes = serde_yaml::from_str::<serde_json::Value>(manifest_yaml)
+    let bytes = yaml_serde::from_str::<serde_json::Value>(manifest_yaml)
         .ok()
         .and_then(|v| serde_json::to_vec(&v).ok())
         .map_or(manifest_yaml.len(), |j| j.len());

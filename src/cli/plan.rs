@@ -318,13 +318,13 @@ pub async fn main(args: Args) -> std::process::ExitCode {
     };
     // The manifest may hold other objects (a Namespace, a ConfigMap): take the migration.
     let mut found = None;
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value = match serde_yaml::Value::deserialize(doc) {
+    for doc in yaml_serde::Deserializer::from_str(&text) {
+        let value = match yaml_serde::Value::deserialize(doc) {
             Ok(v) => v,
             Err(e) => return fail(format!("{}: {e}", args.file.display())),
         };
         if value.get("kind").and_then(|k| k.as_str()) == Some("HostedZoneMigration") {
-            match serde_yaml::from_value::<HostedZoneMigration>(value) {
+            match yaml_serde::from_value::<HostedZoneMigration>(value) {
                 Ok(o) => found = Some(o),
                 Err(e) => return fail(format!("{}: {e}", args.file.display())),
             }
