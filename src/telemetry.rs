@@ -78,6 +78,7 @@ pub struct Metrics {
     pub gate_opens_in: Family<MigrationLabels, Gauge<f64, AtomicU64>>,
     pub releasable_in: Family<MigrationLabels, Gauge<f64, AtomicU64>>,
     pub dns_probes: Family<ProbeLabels, Counter>,
+    pub resync_rewrites: Family<MigrationLabels, Counter>,
     pub leader: Gauge,
 }
 
@@ -102,6 +103,7 @@ impl Metrics {
             gate_opens_in: Family::default(),
             releasable_in: Family::default(),
             dns_probes: Family::default(),
+            resync_rewrites: Family::default(),
             leader: Gauge::default(),
         };
         r.register(
@@ -153,6 +155,11 @@ impl Metrics {
             "dns_probes",
             "DNS observations by probe and outcome",
             m.dns_probes.clone(),
+        );
+        r.register(
+            "resync_rewrites",
+            "Full syncs that wrote again record sets the previous sync wrote, the desired records unchanged (Warning event WritesEveryResync)",
+            m.resync_rewrites.clone(),
         );
         r.register(
             "leader",
@@ -222,6 +229,7 @@ impl Metrics {
         self.records_in_sync.remove(&who);
         self.gate_opens_in.remove(&who);
         self.releasable_in.remove(&who);
+        self.resync_rewrites.remove(&who);
         for p in Phase::ALL {
             self.phase.remove(&PhaseLabels {
                 namespace: namespace.into(),
@@ -293,5 +301,14 @@ impl Metrics {
         self.dns_probes
             .get_or_create(&ProbeLabels { probe, outcome })
             .inc();
+    }
+
+    /// Counts one sync that wrote again what the previous sync wrote.
+    pub fn count_rewrite(&self, namespace: &str, name: &str) {
+        let who = MigrationLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.resync_rewrites.get_or_create(&who).inc();
     }
 }

@@ -7,6 +7,7 @@ mod cleanup;
 mod cutover;
 mod events;
 mod records;
+mod resync;
 mod source;
 mod status;
 
@@ -73,6 +74,8 @@ pub struct Context {
     /// Consecutive failures per resource, for the error backoff (not a timer: losing it on a
     /// restart only resets the backoff).
     failures: Mutex<HashMap<String, u32>>,
+    /// What each resource's last full pass wrote, to notice a sync that writes on every pass.
+    rewrites: resync::Rewrites,
 }
 
 impl Context {
@@ -119,6 +122,7 @@ impl Context {
             base: None,
             roles: tokio::sync::Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            rewrites: resync::Rewrites::default(),
         }
     }
 
@@ -270,6 +274,7 @@ pub async fn reconcile(obj: Arc<HostedZoneMigration>, ctx: Arc<Context>) -> Resu
                 let done = cleanup::cleanup(&o, &ctx).await;
                 if done.is_ok() {
                     ctx.metrics.forget(&ns, &name);
+                    ctx.rewrites.forget(&o.uid().unwrap_or_default());
                 }
                 done
             }
