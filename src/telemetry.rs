@@ -18,13 +18,47 @@ pub enum LogFormat {
     Text,
 }
 
+/// Libraries whose debug and trace events print credentials: the AWS SDK prints the resolved
+/// identity (the access key id, and a session token's presence) while resolving the endpoint,
+/// signing and caching. Capped at `info` whatever `RUST_LOG` says, so no log level shows a
+/// credential.
+pub const CREDENTIAL_PRINTING_TARGETS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_sigv4",
+    "aws_runtime",
+    "aws_config",
+    "aws_credential_types",
+];
+
+/// Whether an event or span may be logged at all (see [`CREDENTIAL_PRINTING_TARGETS`]).
+pub fn loggable(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() <= tracing::Level::INFO
+        || !CREDENTIAL_PRINTING_TARGETS
+            .iter()
+            .any(|t| meta.target().starts_with(t))
+}
+
 /// Installs the global subscriber; `RUST_LOG` overrides the default level (`info`).
 pub fn init(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(loggable));
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
     };
 }
 
