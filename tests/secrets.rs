@@ -374,3 +374,219 @@ async fn no_secret_reaches_a_log_line_an_event_or_the_status() {
         canaries(&key.secret).len()
     );
 }
+
+/// Every spec field that could name an endpoint, a file path or an IAM role (src/api/mod.rs),
+/// tried with what would redirect the operator: the CRD refuses it (a real kube-apiserver,
+/// `kubectl apply --server-side`), or the operator refuses it with a condition naming the
+/// field and makes no Route 53 call. Endpoints (`--route53-endpoint`,
+/// `--cloudflare-api-url`, `--resolver`) have no field at all: a manifest naming one is refused
+/// under strict validation and loses the field under any other.
+#[tokio::test]
+async fn no_field_names_an_endpoint_a_path_or_a_role_it_should_not() {
+    use common::world::*;
+    use zoneshift::api::*;
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = format!("zs-fields-{}", std::process::id());
+    namespace(&client, &ns).await;
+    let api = hzm_api(&client, &ns);
+    let strict = PatchParams::apply("zs-fields").validation_strict();
+    let refs = |tsig: &str, cm: &str, key: &str, cf: &str, cf_key: &str| {
+        json!({ "domain": "example.com", "source": {
+            "nameservers": ["192.0.2.53"],
+            "axfr": { "tsigSecretRef": { "name": tsig } },
+            "zoneFile": { "configMapKeyRef": { "name": cm, "key": key } },
+            "cloudflare": { "zone": "example.com", "apiTokenSecretRef": { "name": cf, "key": cf_key } } } })
+    };
+    let crd_cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "spec.route53Endpoint",
+            json!({ "domain": "example.com", "route53Endpoint": "http://203.0.113.9" }),
+            ".spec.route53Endpoint: field not declared in schema",
+        ),
+        (
+            "spec.aws.endpoint",
+            json!({ "domain": "example.com", "aws": { "endpoint": "http://203.0.113.9" } }),
+            ".spec.aws.endpoint: field not declared in schema",
+        ),
+        (
+            "spec.source.cloudflare.apiUrl",
+            json!({ "domain": "example.com", "source": { "cloudflare": { "zone": "example.com", "apiUrl": "http://203.0.113.9", "apiTokenSecretRef": { "name": "cf", "key": "token" } } } }),
+            ".spec.source.cloudflare.apiUrl: field not declared in schema",
+        ),
+        (
+            "spec.source.resolver",
+            json!({ "domain": "example.com", "source": { "resolver": "203.0.113.9:53" } }),
+            ".spec.source.resolver: field not declared in schema",
+        ),
+        (
+            "spec.source.axfr.keyFile",
+            json!({ "domain": "example.com", "source": { "axfr": { "keyFile": "/etc/zoneshift/tsig.key" } } }),
+            ".spec.source.axfr.keyFile: field not declared in schema",
+        ),
+        (
+            "spec.source.zoneFile.path",
+            json!({ "domain": "example.com", "source": { "zoneFile": { "path": "/var/run/secrets/kubernetes.io/serviceaccount/token", "configMapKeyRef": { "name": "zone", "key": "zone" } } } }),
+            ".spec.source.zoneFile.path: field not declared in schema",
+        ),
+        (
+            "spec.source.axfr.tsigSecretRef.name",
+            refs(
+                "../../kube-system/secrets/aws",
+                "zone",
+                "zone",
+                "cf",
+                "token",
+            ),
+            "spec.source.axfr.tsigSecretRef.name: Invalid value",
+        ),
+        (
+            "spec.source.zoneFile.configMapKeyRef.name",
+            refs("xfr", "/etc/passwd", "zone", "cf", "token"),
+            "spec.source.zoneFile.configMapKeyRef.name: Invalid value",
+        ),
+        (
+            "spec.source.zoneFile.configMapKeyRef.key",
+            refs("xfr", "zone", "../../token", "cf", "token"),
+            "spec.source.zoneFile.configMapKeyRef.key: Invalid value",
+        ),
+        (
+            "spec.source.cloudflare.apiTokenSecretRef.name",
+            refs("xfr", "zone", "zone", "other-ns/cf", "token"),
+            "spec.source.cloudflare.apiTokenSecretRef.name: Invalid value",
+        ),
+        (
+            "spec.source.cloudflare.apiTokenSecretRef.key",
+            refs("xfr", "zone", "zone", "cf", "a/b"),
+            "spec.source.cloudflare.apiTokenSecretRef.key: Invalid value",
+        ),
+        (
+            "spec.source.cloudflare.zoneId",
+            json!({ "domain": "example.com", "source": { "cloudflare": { "zoneId": "../../user/tokens", "apiTokenSecretRef": { "name": "cf", "key": "token" } } } }),
+            "spec.source.cloudflare.zoneId: Invalid value",
+        ),
+        (
+            "spec.hostedZone.id",
+            json!({ "domain": "example.com", "hostedZone": { "id": "/hostedzone/../../healthcheck/x" } }),
+            "spec.hostedZone.id: Invalid value",
+        ),
+        (
+            "spec.aws.roleArn",
+            json!({ "domain": "example.com", "aws": { "roleArn": "https://sts.203.0.113.9/role" } }),
+            "spec.aws.roleArn: Invalid value",
+        ),
+        (
+            "spec.records[].alias.hostedZoneId",
+            json!({ "domain": "example.com", "records": [{ "name": "@", "type": "A", "alias": { "dnsName": "lb.example.net.", "hostedZoneId": "../hostedzone/Z1" } }] }),
+            "spec.records[0].alias.hostedZoneId: Invalid value",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (i, (field, spec, want)) in crd_cases.iter().enumerate() {
+        let name = format!("field-{i}");
+        let obj: DynamicObject = serde_json::from_value(hzm(&name, spec.clone())).expect("hzm");
+        match api.patch(&name, &strict, &Patch::Apply(obj)).await {
+            Err(kube::Error::Api(e)) if e.message.contains(want) => {}
+            other => failures.push(format!("{field}: wanted {want:?}, got {other:?}")),
+        }
+    }
+    // Without strict validation an undeclared field is dropped, never stored.
+    let obj: DynamicObject = serde_json::from_value(hzm(
+        "pruned",
+        json!({ "domain": "example.com", "route53Endpoint": "http://203.0.113.9" }),
+    ))
+    .expect("hzm");
+    let stored = api
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("created without strict validation");
+    if stored.data["spec"].get("route53Endpoint").is_some() {
+        failures.push("spec.route53Endpoint was stored".into());
+    }
+
+    // What the schema lets through, or what an older CRD would: refused by the operator,
+    // with a condition naming the field and no Route 53 call.
+    let domain = common::unique_domain("fields");
+    let with_source = |source: SourceSpec| {
+        let mut m = migration("m", &domain, vec![rec("www", "A", &["192.0.2.1"])]);
+        m.spec.source = Some(source);
+        m
+    };
+    let secret_ref = |name: &str, key: &str| SecretKeyRef {
+        name: name.into(),
+        key: key.into(),
+    };
+    let cloudflare = |zone: Option<&str>, zone_id: Option<&str>, r: SecretKeyRef| SourceSpec {
+        cloudflare: Some(CloudflareSource {
+            zone: zone.map(str::to_string),
+            zone_id: zone_id.map(str::to_string),
+            api_token_secret_ref: r,
+        }),
+        ..Default::default()
+    };
+    let axfr = |nameservers: Vec<&str>, tsig: Option<&str>| SourceSpec {
+        nameservers: nameservers.into_iter().map(str::to_string).collect(),
+        axfr: Some(AxfrSource {
+            tsig_secret_ref: tsig.map(|n| LocalObjectRef { name: n.into() }),
+        }),
+        ..Default::default()
+    };
+    let zone_file = |name: &str, key: &str| SourceSpec {
+        nameservers: vec!["192.0.2.53".into()],
+        zone_file: Some(ZoneFileSource {
+            config_map_key_ref: ConfigMapKeyRef {
+                name: name.into(),
+                key: key.into(),
+            },
+        }),
+        ..Default::default()
+    };
+    let mut role = migration("m", &domain, vec![rec("www", "A", &["192.0.2.1"])]);
+    role.spec.aws = Some(AwsSpec {
+        role_arn: Some("arn:aws:iam::123456789012:role/admin".into()),
+    });
+    let operator_cases: Vec<(&str, HostedZoneMigration, &str)> = vec![
+        ("spec.aws.roleArn", role, "spec.aws.roleArn arn:aws:iam::123456789012:role/admin is not among the roles this operator may assume"),
+        ("spec.source.axfr.tsigSecretRef.name", with_source(axfr(vec!["192.0.2.53"], Some("../kube-system/aws"))), "spec.source.axfr.tsigSecretRef.name \"../kube-system/aws\" is not the name of an object"),
+        ("spec.source.zoneFile.configMapKeyRef.name", with_source(zone_file("/etc/passwd", "zone")), "spec.source.zoneFile.configMapKeyRef.name \"/etc/passwd\" is not the name of an object"),
+        ("spec.source.zoneFile.configMapKeyRef.key", with_source(zone_file("zone", "../token")), "spec.source.zoneFile.configMapKeyRef.key \"../token\" is not a ConfigMap key"),
+        ("spec.source.cloudflare.apiTokenSecretRef.name", with_source(cloudflare(Some(&domain), None, secret_ref("kube-system/aws", "token"))), "spec.source.cloudflare.apiTokenSecretRef.name \"kube-system/aws\" is not the name of an object"),
+        ("spec.source.cloudflare.apiTokenSecretRef.key", with_source(cloudflare(Some(&domain), None, secret_ref("cf", "a/b"))), "spec.source.cloudflare.apiTokenSecretRef.key \"a/b\" is not a Secret key"),
+        ("spec.source.cloudflare.zoneId", with_source(cloudflare(None, Some("../../user/tokens/verify"), secret_ref("cf", "token"))), "spec.source.cloudflare.zoneId \"../../user/tokens/verify\" is not a Cloudflare zone id"),
+        ("spec.source.cloudflare.zone", with_source(cloudflare(Some("attacker.example.net"), None, secret_ref("cf", "token"))), "spec.source.cloudflare.zone attacker.example.net is not the domain"),
+        ("spec.source.nameservers (a URL)", with_source(axfr(vec!["http://169.254.169.254/latest/meta-data"], None)), "spec.source.nameservers"),
+        ("spec.source.nameservers (a path)", with_source(axfr(vec!["/var/run/secrets/kubernetes.io/serviceaccount/token"], None)), "spec.source.nameservers"),
+    ];
+    let cf_token = secret_for_world("cf", "token", "x");
+    for (field, obj, want) in operator_cases {
+        let mut w = World::with(vec![obj], vec![], vec![cf_token.clone()]).await;
+        std::sync::Arc::get_mut(&mut w.ctx)
+            .expect("one owner")
+            .allowed_roles = vec!["arn:aws:iam::123456789012:role/dns-*".into()];
+        let before = w.r53.stats.writes();
+        for _ in 0..2 {
+            let _ = w.reconcile("m").await;
+        }
+        let m = w.get("m").await;
+        let messages: Vec<String> = m
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter())
+            .filter(|c| c.status == "False")
+            .map(|c| format!("{} {}: {}", c.type_, c.reason, c.message))
+            .collect();
+        if !messages.iter().any(|m| m.contains(want)) {
+            failures.push(format!("{field}: wanted {want:?} in {messages:?}"));
+        }
+        if w.r53.stats.writes() != before {
+            failures.push(format!("{field}: Route 53 was written to"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn secret_for_world(name: &str, key: &str, value: &str) -> Secret {
+    let mut s = secret(name, &[(key, value)]);
+    s.metadata.namespace = Some(common::world::NS.into());
+    s
+}
