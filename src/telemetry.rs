@@ -18,13 +18,47 @@ pub enum LogFormat {
     Text,
 }
 
+/// Libraries whose debug and trace events print credentials: the AWS SDK prints the resolved
+/// identity (the access key id, and a session token's presence) while resolving the endpoint,
+/// signing and caching. Capped at `info` whatever `RUST_LOG` says, so no log level shows a
+/// credential.
+pub const CREDENTIAL_PRINTING_TARGETS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_sigv4",
+    "aws_runtime",
+    "aws_config",
+    "aws_credential_types",
+];
+
+/// Whether an event or span may be logged at all (see [`CREDENTIAL_PRINTING_TARGETS`]).
+pub fn loggable(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() <= tracing::Level::INFO
+        || !CREDENTIAL_PRINTING_TARGETS
+            .iter()
+            .any(|t| meta.target().starts_with(t))
+}
+
 /// Installs the global subscriber; `RUST_LOG` overrides the default level (`info`).
 pub fn init(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(loggable));
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
     };
 }
 
@@ -78,6 +112,7 @@ pub struct Metrics {
     pub gate_opens_in: Family<MigrationLabels, Gauge<f64, AtomicU64>>,
     pub releasable_in: Family<MigrationLabels, Gauge<f64, AtomicU64>>,
     pub dns_probes: Family<ProbeLabels, Counter>,
+    pub resync_rewrites: Family<MigrationLabels, Counter>,
     pub leader: Gauge,
 }
 
@@ -102,6 +137,7 @@ impl Metrics {
             gate_opens_in: Family::default(),
             releasable_in: Family::default(),
             dns_probes: Family::default(),
+            resync_rewrites: Family::default(),
             leader: Gauge::default(),
         };
         r.register(
@@ -153,6 +189,11 @@ impl Metrics {
             "dns_probes",
             "DNS observations by probe and outcome",
             m.dns_probes.clone(),
+        );
+        r.register(
+            "resync_rewrites",
+            "Full syncs that wrote again record sets the previous sync wrote, the desired records unchanged (Warning event WritesEveryResync)",
+            m.resync_rewrites.clone(),
         );
         r.register(
             "leader",
@@ -222,6 +263,7 @@ impl Metrics {
         self.records_in_sync.remove(&who);
         self.gate_opens_in.remove(&who);
         self.releasable_in.remove(&who);
+        self.resync_rewrites.remove(&who);
         for p in Phase::ALL {
             self.phase.remove(&PhaseLabels {
                 namespace: namespace.into(),
@@ -293,5 +335,14 @@ impl Metrics {
         self.dns_probes
             .get_or_create(&ProbeLabels { probe, outcome })
             .inc();
+    }
+
+    /// Counts one sync that wrote again what the previous sync wrote.
+    pub fn count_rewrite(&self, namespace: &str, name: &str) {
+        let who = MigrationLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.resync_rewrites.get_or_create(&who).inc();
     }
 }

@@ -294,6 +294,8 @@ reasons! {
     ZoneCreated: EventOnly, stalled = false;
     /// A change batch was submitted to Route 53.
     ChangesApplied: EventOnly, stalled = false;
+    /// A sync wrote again what the previous sync wrote, the desired records unchanged.
+    WritesEveryResync: EventOnly, stalled = false;
     /// The shadow zone differs from the source (the first differences).
     ShadowMismatch: EventOnly, stalled = false;
     /// The Route 53 zone's NS TTL was changed.

@@ -181,6 +181,7 @@ async fn context(args: &Args) -> Result<Context, Box<dyn std::error::Error>> {
             Err(e) => return Err(format!("--resolver: {e}").into()),
         },
     };
+    ctx.namespace = args.namespace.clone();
     ctx.dns = Settings {
         timeout: args.dns_timeout,
         concurrency: args.verify_concurrency,

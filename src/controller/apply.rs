@@ -2,7 +2,7 @@
 //! the planner, act, write the status. Between full passes, cheap DNS-only passes watch the
 //! gate and the delegation.
 
-use super::{cutover, events, records, source, status, Aws, Context};
+use super::{cutover, events, records, resync, source, status, Aws, Context};
 use crate::api::{ConditionType, HostedZoneMigration, Phase, Reason};
 use crate::plan::{self, Requeue, SourceObservation, SyncOutcome, Verification};
 use crate::zone;
@@ -55,6 +55,9 @@ pub(super) async fn apply(
         }
     }
     events::after_pass(ctx, obj, &pass.batches, &outcome, source.as_ref()).await;
+    if let Some(wrote) = pass.wrote.clone() {
+        resync::after_pass(ctx, obj, wrote).await;
+    }
     status::write(ctx, api, obj, &prev, &status).await?;
     if let Some(e) = pass.error {
         return Err(e);

@@ -7,6 +7,7 @@ mod cleanup;
 mod cutover;
 mod events;
 mod records;
+mod resync;
 mod source;
 mod status;
 
@@ -63,6 +64,10 @@ pub struct Context {
     /// The IAM roles (patterns, `*` for any run of characters) a resource may name in
     /// `spec.aws.roleArn`; none by default.
     pub allowed_roles: Vec<String>,
+    /// The one namespace this instance serves (`--namespace`); `None`: all. The watch asks
+    /// only this namespace; reconcile checks it again, so a resource of another namespace is
+    /// never touched, whatever hands it over.
+    pub namespace: Option<String>,
     /// The source and DNS ports when not the real ones (the hermetic tests' fakes).
     pub source_port: Option<Arc<dyn Source>>,
     pub dns_port: Option<Arc<dyn DnsObserver>>,
@@ -73,6 +78,8 @@ pub struct Context {
     /// Consecutive failures per resource, for the error backoff (not a timer: losing it on a
     /// restart only resets the backoff).
     failures: Mutex<HashMap<String, u32>>,
+    /// What each resource's last full pass wrote, to notice a sync that writes on every pass.
+    rewrites: resync::Rewrites,
 }
 
 impl Context {
@@ -114,11 +121,13 @@ impl Context {
             cloudflare: Default::default(),
             metrics: crate::telemetry::Metrics::new(),
             allowed_roles: Vec::new(),
+            namespace: None,
             source_port: None,
             dns_port: None,
             base: None,
             roles: tokio::sync::Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            rewrites: resync::Rewrites::default(),
         }
     }
 
@@ -258,6 +267,11 @@ pub async fn run(
 /// Reconciles one resource: the finalizer is the only top-level action.
 pub async fn reconcile(obj: Arc<HostedZoneMigration>, ctx: Arc<Context>) -> Result<Action> {
     let ns = obj.namespace().unwrap_or_else(|| "default".into());
+    if ctx.namespace.as_ref().is_some_and(|watched| *watched != ns) {
+        // Another instance (or none) owns it: no finalizer, no status, no event, no call.
+        tracing::warn!(namespace = %ns, name = %obj.name_any(), watched = ?ctx.namespace, "left alone: not in the namespace this instance serves (--namespace)");
+        return Ok(Action::await_change());
+    }
     let api: Api<HostedZoneMigration> = Api::namespaced(ctx.client.clone(), &ns);
     let key = format!("{ns}/{}", obj.name_any());
     let name = obj.name_any();
@@ -270,6 +284,7 @@ pub async fn reconcile(obj: Arc<HostedZoneMigration>, ctx: Arc<Context>) -> Resu
                 let done = cleanup::cleanup(&o, &ctx).await;
                 if done.is_ok() {
                     ctx.metrics.forget(&ns, &name);
+                    ctx.rewrites.forget(&o.uid().unwrap_or_default());
                 }
                 done
             }

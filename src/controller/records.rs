@@ -2,6 +2,7 @@
 //! sets (spec over import), and apply the changes through the Route 53 port.
 
 use super::events::{self, Action as EventAction};
+use super::resync::Written;
 use super::{Aws, Context};
 use crate::api::{ChangeInfo, HostedZoneMigration, Reason, RecordCounts};
 use crate::plan::{SyncOutcome, ZoneInfo};
@@ -20,6 +21,9 @@ pub(super) struct SyncPass {
     /// The desired sets and the zone as listed, when the pass got that far.
     pub desired: Option<RecordMap>,
     pub current: Option<RecordMap>,
+    /// `None` when the pass did not reach the diff; else what it wrote without error
+    /// (`Some(None)`: nothing, or a write cut short), for `resync`.
+    pub wrote: Option<Option<Written>>,
 }
 
 impl SyncPass {
@@ -30,6 +34,7 @@ impl SyncPass {
             error: None,
             desired: None,
             current: None,
+            wrote: None,
         }
     }
 
@@ -208,6 +213,7 @@ async fn reconcile_records(
         return SyncPass {
             desired: Some(desired),
             current: Some(current.sets),
+            wrote: Some(None),
             ..SyncPass::only(outcome)
         };
     }
@@ -227,6 +233,7 @@ async fn reconcile_records(
         let retry = (!matches!(e, Route53Error::InvalidChange(_))).then(|| e.into());
         return SyncPass {
             batches,
+            wrote: Some(None),
             ..SyncPass::failed(blocked(zone, counts, reason, message), retry)
         };
     }
@@ -245,8 +252,10 @@ async fn reconcile_records(
         counts,
         change,
     };
+    let written = diff.changes.iter().map(|c| c.key().to_string());
     SyncPass {
         batches,
+        wrote: Some(Some(Written::new(&desired, written))),
         ..SyncPass::only(outcome)
     }
 }
@@ -282,6 +291,7 @@ async fn follow_last_change(
     SyncPass {
         desired: Some(desired),
         current: Some(current),
+        wrote: Some(None),
         ..SyncPass::only(outcome)
     }
 }

@@ -44,7 +44,7 @@ pub async fn transfer(
         }
     }
     Err(SourceError::TransferFailed(format!(
-        "no source nameserver transferred the zone: {}",
+        "no source nameserver (spec.source.nameservers) transferred the zone: {}",
         failures.join("; ")
     )))
 }

@@ -323,7 +323,7 @@ impl Lister<'_> {
                 ..
             }) if status.is_success() => Ok((r, result_info.unwrap_or_default())),
             _ if status.as_u16() == 404 => Err(SourceError::NotFound(format!(
-                "Cloudflare has no such zone (HTTP 404: {errors})"
+                "spec.source.cloudflare: Cloudflare has no such zone (HTTP 404: {errors}); check zone or zoneId"
             ))),
             _ => Err(SourceError::TransferFailed(format!(
                 "Cloudflare API answered HTTP {}: {errors}",
@@ -426,6 +426,21 @@ impl Lister<'_> {
     }
 }
 
+/// The first records not carried, for a message: ` (not carried: www A: ...)`.
+fn not_carried(skipped: &[crate::zone::Skipped]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let first: Vec<String> = skipped.iter().take(5).map(ToString::to_string).collect();
+    let more = skipped.len().saturating_sub(5);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(" (not carried: {}{more})", first.join("; "))
+}
+
 /// Imports the zone: lists it, sorts it, and refuses an empty one.
 pub async fn import(
     lister: &Lister<'_>,
@@ -438,10 +453,11 @@ pub async fn import(
     let imported = convert(origin, &z.name_servers, &records);
     if records.is_empty() || imported.sets.is_empty() {
         return Err(SourceError::TransferFailed(format!(
-            "the Cloudflare zone {} (id {}) lists {} records and none Route 53 can serve: zoneshift does not read an empty zone as \"delete everything\"; nothing was changed",
+            "the Cloudflare zone {} (id {}) lists {} records and none Route 53 can serve{}: zoneshift does not read an empty zone as \"delete everything\"; nothing was changed",
             z.name,
             z.id,
-            records.len()
+            records.len(),
+            not_carried(&imported.skipped)
         )));
     }
     tracing::info!(zone = %z.name, records = records.len(), sets = imported.sets.len(), elapsed_ms = started.elapsed().as_millis() as u64, "imported from Cloudflare");

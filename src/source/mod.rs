@@ -87,6 +87,7 @@ impl KubeSource {
         origin: &str,
         source: &SourceSpec,
     ) -> Result<Option<SourceRead>, SourceError> {
+        check_references(source)?;
         if let Some(zf) = &source.zone_file {
             let read = zonefile::from_config_map(&self.client, namespace, origin, zf).await?;
             return Ok(Some(read));
@@ -108,6 +109,70 @@ impl KubeSource {
         }
         Ok(None)
     }
+}
+
+/// The objects `source` names are objects of the resource's namespace: a name that is no
+/// Kubernetes object name (`../`, `/`, a path) is refused before any request, so no spec can
+/// steer a read elsewhere. The CRD's schema refuses them too; this holds whatever the schema.
+pub fn check_references(source: &SourceSpec) -> Result<(), SourceError> {
+    let mut named: Vec<(&str, &str)> = Vec::new();
+    if let Some(zf) = &source.zone_file {
+        let r = &zf.config_map_key_ref;
+        named.push(("spec.source.zoneFile.configMapKeyRef.name", &r.name));
+        if !is_data_key(&r.key) {
+            return Err(SourceError::NotFound(format!(
+                "spec.source.zoneFile.configMapKeyRef.key {:?} is not a ConfigMap key (letters, digits, '-', '_', '.')",
+                r.key
+            )));
+        }
+    }
+    if let Some(r) = source
+        .axfr
+        .as_ref()
+        .and_then(|a| a.tsig_secret_ref.as_ref())
+    {
+        named.push(("spec.source.axfr.tsigSecretRef.name", &r.name));
+    }
+    if let Some(c) = &source.cloudflare {
+        let r = &c.api_token_secret_ref;
+        named.push(("spec.source.cloudflare.apiTokenSecretRef.name", &r.name));
+        if !is_data_key(&r.key) {
+            return Err(SourceError::NotFound(format!(
+                "spec.source.cloudflare.apiTokenSecretRef.key {:?} is not a Secret key (letters, digits, '-', '_', '.')",
+                r.key
+            )));
+        }
+    }
+    match named.into_iter().find(|(_, n)| !is_object_name(n)) {
+        Some((field, name)) => Err(SourceError::NotFound(format!(
+            "{field} {name:?} is not the name of an object in this namespace (lowercase letters, digits, '-' and '.')"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A DNS-1123 subdomain, what Kubernetes names ConfigMaps and Secrets with.
+pub fn is_object_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// A key of a ConfigMap's or Secret's data.
+fn is_data_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 253
+        && k != "."
+        && k != ".."
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// The nameservers the parent zone delegates `origin` to, as `ip:port`, asked through

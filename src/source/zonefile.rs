@@ -60,6 +60,11 @@ pub async fn from_config_map(
             r.name, r.key
         ),
     )?;
+    if read.imported.sets.is_empty() {
+        return Err(SourceError::InvalidZoneFile(format!(
+            "spec.source.zoneFile: the zone file {from} holds no records Route 53 can serve besides the apex SOA and NS: zoneshift does not read an empty zone as \"delete everything\"; nothing was changed"
+        )));
+    }
     read.from = format!("zone file {from}");
     Ok(read)
 }

@@ -13,6 +13,42 @@ pub const DEFAULT_TTL: u32 = 300;
 /// Route 53's largest TTL.
 pub const MAX_TTL: i64 = 2_147_483_647;
 
+/// Route 53's longest `Value` (characters).
+pub const MAX_VALUE_CHARS: usize = 4000;
+/// The most values a record set may have for zoneshift to keep it in sync: an UPSERT counts
+/// each value twice against a change batch's 1000 `ResourceRecord` elements.
+pub const MAX_SET_VALUES: usize = 500;
+/// The most characters a record set's values may hold, for the same reason (32,000 a batch).
+pub const MAX_SET_CHARS: usize = 16_000;
+
+/// Whether Route 53 can hold `values` as one record set that zoneshift can update in one
+/// change batch; what is wrong otherwise.
+pub fn check_set_limits(values: &[String]) -> Result<(), String> {
+    if let Some((j, v)) = values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.chars().count() > MAX_VALUE_CHARS)
+    {
+        return Err(format!(
+            "values[{j}] has {} characters, more than the {MAX_VALUE_CHARS} Route 53 allows in one value",
+            v.chars().count()
+        ));
+    }
+    if values.len() > MAX_SET_VALUES {
+        return Err(format!(
+            "{} values, more than the {MAX_SET_VALUES} one record set may have (an UPSERT counts each twice against a change batch's 1000)",
+            values.len()
+        ));
+    }
+    let chars: usize = values.iter().map(|v| v.chars().count()).sum();
+    if chars > MAX_SET_CHARS {
+        return Err(format!(
+            "its values hold {chars} characters, more than the {MAX_SET_CHARS} one record set may hold (an UPSERT counts each twice against a change batch's 32000)"
+        ));
+    }
+    Ok(())
+}
+
 /// What is wrong with one record of the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError {
@@ -94,8 +130,15 @@ pub fn desired_with_import(
             // alias): the two cannot coexist.
             || spec_cname_names.contains(k.name.as_str())
             || (k.rtype == RecordType::Cname && spec_names.contains(k.name.as_str()));
-        if !replaced {
-            kept.push((k.clone(), set.clone()));
+        if replaced {
+            continue;
+        }
+        match check_set_limits(&set.values) {
+            Ok(()) => kept.push((k.clone(), set.clone())),
+            Err(problem) => errors.push(RecordError {
+                record: format!("the source's {} {}", k.name, k.rtype),
+                problem,
+            }),
         }
     }
     out.extend(kept);
@@ -238,6 +281,7 @@ fn values_from_spec(r: &RecordSpec, rtype: RecordType) -> Result<(u32, Vec<Strin
     if rtype == RecordType::Cname && values.len() > 1 {
         return Err("a CNAME has exactly one value".into());
     }
+    check_set_limits(&values)?;
     Ok((ttl, values))
 }
 
@@ -267,9 +311,20 @@ fn routing_from_spec(r: &RecordSpec) -> Result<Routing, String> {
                     "geoLocation needs a continentCode, countryCode or subdivisionCode".into(),
                 );
             }
+            check_geo(&geo)?;
             Some(geo)
         }
     };
+    if let Some(region) = r.region.as_deref().filter(|r| !is_region(r)) {
+        return Err(format!(
+            "region {region:?} is not an AWS region name such as eu-west-1"
+        ));
+    }
+    if let Some(id) = r.health_check_id.as_deref().filter(|i| !is_uuid(i)) {
+        return Err(format!(
+            "healthCheckId {id:?} is not a Route 53 health check id (a UUID)"
+        ));
+    }
     Ok(Routing {
         weight,
         region: r.region.clone(),
@@ -278,6 +333,60 @@ fn routing_from_spec(r: &RecordSpec) -> Result<Routing, String> {
         multi_value_answer: r.multi_value_answer,
         health_check_id: r.health_check_id.clone(),
     })
+}
+
+/// `eu-west-1`, `us-gov-west-1`, `ap-southeast-3`: lowercase words and a number.
+fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Route 53's geolocation codes: a continent of seven, a two-letter country (or `*`, the
+/// default location), a subdivision of one to three letters or digits under a country.
+fn check_geo(g: &GeoLocation) -> Result<(), String> {
+    const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+    if let Some(c) = g.continent_code.as_deref() {
+        if !CONTINENTS.contains(&c) {
+            return Err(format!(
+                "geoLocation.continentCode {c:?} is not one of {}",
+                CONTINENTS.join(", ")
+            ));
+        }
+        if g.country_code.is_some() {
+            return Err("geoLocation: give a continentCode or a countryCode, not both".into());
+        }
+    }
+    if let Some(c) = g.country_code.as_deref() {
+        if c != "*" && !(c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())) {
+            return Err(format!(
+                "geoLocation.countryCode {c:?} is not a two-letter ISO 3166 code (or *)"
+            ));
+        }
+    }
+    if let Some(sub) = g.subdivision_code.as_deref() {
+        if g.country_code.is_none() {
+            return Err("geoLocation.subdivisionCode needs a countryCode".into());
+        }
+        if sub.is_empty() || sub.len() > 3 || !sub.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "geoLocation.subdivisionCode {sub:?} is not one to three letters or digits"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
