@@ -465,7 +465,9 @@ async fn a_throttled_write_is_retried_by_the_next_pass() {
         "the failure is returned for the error policy's backoff"
     );
     let s = w.status().await;
-    assert_eq!(reason(&s, ConditionType::RecordsSynced), "ChangeRejected");
+    // Retries spent on throttling say nothing about the batch: no person is needed.
+    assert_eq!(reason(&s, ConditionType::RecordsSynced), "Route53Error");
+    assert_eq!(reason(&s, ConditionType::Stalled), "NotStalled");
     w.reconcile().await;
     assert_eq!(
         reason(&w.status().await, ConditionType::RecordsSynced),

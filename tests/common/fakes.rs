@@ -28,11 +28,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The error the real adapter returns once its retries are spent: `Unavailable` for what its
+/// budget retries (throttling, 5xx), `Api` for a refusal.
 fn api_error(operation: &'static str, code: &str) -> Route53Error {
-    Route53Error::Api {
-        operation,
-        code: code.into(),
-        message: format!("{code} (injected by the fake)"),
+    let message = format!("{code} (injected by the fake)");
+    let code = code.to_string();
+    match code.as_str() {
+        "Throttling" | "PriorRequestNotComplete" | "ServiceUnavailable" | "InternalFailure" => {
+            Route53Error::Unavailable {
+                operation,
+                code,
+                message,
+            }
+        }
+        _ => Route53Error::Api {
+            operation,
+            code,
+            message,
+        },
     }
 }
 
