@@ -346,6 +346,8 @@ pub struct SourceState {
     pub ns_ttl: u32,
     /// Servers (addresses) that answer NXDOMAIN for everything: an emptied server.
     pub emptied: Vec<String>,
+    /// The apex NS TTL cannot be read (every server times out or answers SERVFAIL).
+    pub ns_ttl_unanswered: bool,
 }
 
 /// The old provider in memory.
@@ -370,6 +372,7 @@ impl FakeSource {
             serves: sets,
             ns_ttl,
             emptied: Vec::new(),
+            ns_ttl_unanswered: false,
         })))
     }
 }
@@ -426,7 +429,13 @@ impl Source for FakeSource {
     }
 
     async fn apex_ns_ttl(&self, _servers: &[String], _origin: &str) -> Result<u32, DnsError> {
-        Ok(lock(&self.0).ns_ttl)
+        let s = lock(&self.0);
+        if s.ns_ttl_unanswered {
+            return Err(DnsError::Unreachable(
+                "every server timed out or answered SERVFAIL (injected by the fake)".into(),
+            ));
+        }
+        Ok(s.ns_ttl)
     }
 
     async fn addresses(&self, servers: &[String]) -> Result<Vec<String>, DnsError> {
