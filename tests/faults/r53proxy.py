@@ -17,7 +17,11 @@ through or met with a fault:
   internal     500 InternalFailure
 
 moto never throttles, never fails with a 5xx and never loses an answer: these are the faults
-only a proxy can produce against it.
+only a proxy can produce against it. One answer is not a fault but Route 53's own behaviour,
+which moto lacks: a CreateHostedZone reusing a caller reference already sent gets 409
+HostedZoneAlreadyExists (moto would make a second zone), and a DELETE of a record set that is
+not there gets InvalidChangeBatch "... but it was not found" (moto answers a misleading
+InvalidInput); those are counted under "emulated".
 
 Control, on the proxy's own port (paths Route 53 does not use):
   PUT  /__faults  {"seed": 7, "rates": {"drop": 0.1, ...}, "script": ["drop", ...],
@@ -105,6 +109,8 @@ class Schedule:
         self.requests = 0
         self.injected = {}
         self.by_operation = {}
+        # Answers given here where moto differs from Route 53 (not faults).
+        self.emulated = {}
 
     def pick(self, op, body):
         self.requests += 1
@@ -129,7 +135,7 @@ class Schedule:
 
     def report(self):
         return {"requests": self.requests, "injected": self.injected,
-                "by_operation": self.by_operation}
+                "by_operation": self.by_operation, "emulated": self.emulated}
 
 
 class Proxy:
@@ -137,6 +143,7 @@ class Proxy:
         u = urllib.parse.urlsplit(upstream)
         self.host, self.port = u.hostname, u.port or 80
         self.schedule = Schedule()
+        self.caller_references = set()
 
     async def forward(self, method, path, headers, body):
         """Sends one request to moto on a fresh connection; returns the raw answer."""
@@ -164,6 +171,46 @@ class Proxy:
         raw = await self.forward("POST", path, headers, body)
         if b" 200 " not in raw.split(b"\r\n", 1)[0]:
             print(f"deleting meanwhile failed: {raw[:300]!r}", file=sys.stderr, flush=True)
+
+    def reused_caller_reference(self, body):
+        """Route 53 refuses a second CreateHostedZone with a caller reference already used
+        (HostedZoneAlreadyExists); moto creates a second zone. The proxy answers as Route 53
+        does, so a create retried after its answer was lost behaves as it would in AWS."""
+        m = re.search(rb"<CallerReference>([^<]*)</CallerReference>", body)
+        if not m:
+            return False
+        if m.group(1) in self.caller_references:
+            self.schedule.emulated["HostedZoneAlreadyExists"] = (
+                self.schedule.emulated.get("HostedZoneAlreadyExists", 0) + 1)
+            return True
+        return False
+
+    def remember_caller_reference(self, body):
+        """A CreateHostedZone that reached moto: its caller reference is used from now on."""
+        m = re.search(rb"<CallerReference>([^<]*)</CallerReference>", body)
+        if m:
+            self.caller_references.add(m.group(1))
+
+    def as_route53_answers(self, raw, body):
+        """moto answers a DELETE of a record set that is not there with a misleading
+        InvalidInput (tests/README.md); Route 53 answers InvalidChangeBatch "... but it was not
+        found". The proxy gives Route 53's answer."""
+        head = raw.split(b"\r\n", 1)[0]
+        if b" 400 " not in head or b"<Code>InvalidInput</Code>" not in raw:
+            return raw
+        if b"Expected exactly one of [AliasTarget" not in raw:
+            return raw
+        deleted = first_delete(body)
+        if deleted is None:
+            return raw
+        name, rtype, _ = deleted
+        self.schedule.emulated["InvalidChangeBatch"] = (
+            self.schedule.emulated.get("InvalidChangeBatch", 0) + 1)
+        b = error_body("InvalidChangeBatch", "Sender",
+                       f"[Tried to delete resource record set [name='{name}', type='{rtype}'] "
+                       "but it was not found]")
+        return (f"HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\n"
+                f"Content-Length: {len(b)}\r\n\r\n").encode() + b
 
     @staticmethod
     def answer(writer, status, body, content_type="text/xml", reason="Error"):
@@ -201,6 +248,12 @@ class Proxy:
                     await writer.drain()
                     continue
                 op = operation(method, path)
+                if op == "CreateHostedZone" and self.reused_caller_reference(body):
+                    self.answer(writer, 409, error_body(
+                        "HostedZoneAlreadyExists", "Sender",
+                        "A hosted zone has already been created with the specified caller reference."))
+                    await writer.drain()
+                    continue
                 kind = self.schedule.pick(op, body)
                 if kind == "reset":
                     writer.transport.abort()
@@ -221,6 +274,10 @@ class Proxy:
                 if kind == "delay":
                     await asyncio.sleep(self.schedule.rng.uniform(0.2, 2.0))
                 raw = await self.forward(method, path, headers, body)
+                if op == "CreateHostedZone":
+                    self.remember_caller_reference(body)
+                if op == "ChangeResourceRecordSets":
+                    raw = self.as_route53_answers(raw, body)
                 if kind == "drop":
                     writer.transport.abort()
                     return
