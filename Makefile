@@ -20,7 +20,7 @@ test:
 	$(ENV) && cargo test --locked
 	cargo build --locked --quiet
 	$(MAKE) test-kube
-	$(MAKE) test-faults ZS_FAULT_SCHEDULES=5
+	$(MAKE) test-faults ZS_FAULT_SCHEDULES=5 ZS_FAULT_KUBE_RESTART_RATE=0
 	tests/dns-world/smoke.sh
 	$(ENV) && .venv/bin/python scripts/replay.py naive && .venv/bin/python scripts/replay.py zoneshift && .venv/bin/python scripts/replay.py early-flush
 	$(MAKE) test-packaging
@@ -35,13 +35,15 @@ test-kube:
 
 ## Seeded fault schedules over a migration's whole life (tests/faults/run.py): Route 53 faults
 ## from the proxy of tests/faults/r53proxy.py, the operator killed with SIGKILL, the
-## kube-apiserver restarted. ZS_FAULT_SCHEDULES=100 for the full run (about 25 minutes);
-## `make test` runs 5 (about 75 seconds). docs/reliability.md, "Faults".
+## kube-apiserver restarted. ZS_FAULT_SCHEDULES=100 for the full run (about 40 minutes);
+## `make test` runs 5 without restarting the kube-apiserver (about 75 seconds; a restart adds
+## about a minute to its schedule). docs/reliability.md, "Faults".
 ZS_FAULT_SCHEDULES ?= 100
+ZS_FAULT_KUBE_RESTART_RATE ?= 0.25
 test-faults:
 	scripts/test-env up
 	cargo build --locked --quiet
-	$(ENV_KUBE) && ZS_FAULT_SCHEDULES=$(ZS_FAULT_SCHEDULES) .venv/bin/python tests/faults/run.py
+	$(ENV_KUBE) && .venv/bin/python tests/faults/run.py --schedules $(ZS_FAULT_SCHEDULES) --kube-restart-rate $(ZS_FAULT_KUBE_RESTART_RATE)
 
 ## The same against Kubernetes 1.32, the oldest zoneshift supports (a second build, about 4 min
 ## the first time). Restarts the stand-ins: test-env runs one kube-apiserver at a time.
