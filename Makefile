@@ -36,7 +36,7 @@ test-kube:
 ## Seeded fault schedules over a migration's whole life (tests/faults/run.py): Route 53 faults
 ## from the proxy of tests/faults/r53proxy.py, the operator killed with SIGKILL, the
 ## kube-apiserver restarted. ZS_FAULT_SCHEDULES=100 for the full run (about 40 minutes);
-## `make test` runs 5 without restarting the kube-apiserver (about 75 seconds; a restart adds
+## `make test` runs 5 without restarting the kube-apiserver (about 35 seconds; a restart adds
 ## about a minute to its schedule). docs/reliability.md, "Faults".
 ZS_FAULT_SCHEDULES ?= 100
 ZS_FAULT_KUBE_RESTART_RATE ?= 0.25
