@@ -1,8 +1,9 @@
 # zoneshift's task runner: the README's commands are recipes here.
 SHELL := /bin/bash
 ENV := eval "$$(scripts/test-env env)" && eval "$$(scripts/dns-world env)"
+ENV_KUBE := eval "$$(scripts/test-env env)"
 
-.PHONY: vocabulary demo test test-kube test-kube-oldest replay replay-rules test-packaging test-env test-env-down lint audit crd bench
+.PHONY: vocabulary demo test test-kube test-kube-oldest test-faults replay replay-rules test-packaging test-env test-env-down lint audit crd bench
 
 ## The main job on local defaults: every stand-in up, a whole migration of example.com run
 ## end to end (import, verify, gate, approval, switch, soak, completion), phases printed.
@@ -19,6 +20,7 @@ test:
 	$(ENV) && cargo test --locked
 	cargo build --locked --quiet
 	$(MAKE) test-kube
+	$(MAKE) test-faults ZS_FAULT_SCHEDULES=5 ZS_FAULT_KUBE_RESTART_RATE=0
 	tests/dns-world/smoke.sh
 	$(ENV) && .venv/bin/python scripts/replay.py naive && .venv/bin/python scripts/replay.py zoneshift && .venv/bin/python scripts/replay.py early-flush
 	$(MAKE) test-packaging
@@ -30,6 +32,18 @@ test-kube:
 	scripts/test-env up
 	cargo build --locked --quiet
 	$(ENV) && tests/e2e/apiserver.sh && tests/e2e/operator-e2e.sh && tests/e2e/leader-election.sh && tests/e2e/helm-install.sh
+
+## Seeded fault schedules over a migration's whole life (tests/faults/run.py): Route 53 faults
+## from the proxy of tests/faults/r53proxy.py, the operator killed with SIGKILL, the
+## kube-apiserver restarted. ZS_FAULT_SCHEDULES=100 for the full run (about 40 minutes);
+## `make test` runs 5 without restarting the kube-apiserver (about 35 seconds; a restart adds
+## about a minute to its schedule). docs/reliability.md, "Faults".
+ZS_FAULT_SCHEDULES ?= 100
+ZS_FAULT_KUBE_RESTART_RATE ?= 0.25
+test-faults:
+	scripts/test-env up
+	cargo build --locked --quiet
+	$(ENV_KUBE) && .venv/bin/python tests/faults/run.py --schedules $(ZS_FAULT_SCHEDULES) --kube-restart-rate $(ZS_FAULT_KUBE_RESTART_RATE)
 
 ## The same against Kubernetes 1.32, the oldest zoneshift supports (a second build, about 4 min
 ## the first time). Restarts the stand-ins: test-env runs one kube-apiserver at a time.

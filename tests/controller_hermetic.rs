@@ -540,7 +540,9 @@ async fn a_throttled_write_is_retried_by_the_next_pass() {
         "the failure is returned for the error policy's backoff"
     );
     let s = w.status().await;
-    assert_eq!(reason(&s, ConditionType::RecordsSynced), "ChangeRejected");
+    // Retries spent on throttling say nothing about the batch: no person is needed.
+    assert_eq!(reason(&s, ConditionType::RecordsSynced), "Route53Error");
+    assert_eq!(reason(&s, ConditionType::Stalled), "NotStalled");
     w.reconcile().await;
     assert_eq!(
         reason(&w.status().await, ConditionType::RecordsSynced),
@@ -634,4 +636,55 @@ async fn writes_that_stick_or_follow_a_changed_spec_are_not_repeated_writes() {
     w.reconcile().await;
     assert!(!w.events().await.contains(&"WritesEveryResync".to_string()));
     assert_eq!(rewrites_counted(&w), None);
+}
+
+/// An observation that could not be made never opens the gate: with the parent's servers
+/// unreachable, or the old provider's NS TTL unanswered (timeouts, SERVFAIL), an approved
+/// migration whose other checks would pass waits hours on, asks no registrar, and says why.
+#[tokio::test]
+async fn an_observation_that_could_not_be_made_never_opens_the_gate() {
+    for fault in [
+        "none (the control)",
+        "parent unreachable",
+        "source NS TTL unanswered",
+    ] {
+        let w = Hermetic::new(migration(CutoverMode::Route53Domains), 60).await;
+        if fault == "parent unreachable" {
+            *w.parent.0.lock().expect("lock") = Err("every parent server timed out".into());
+        } else if fault == "source NS TTL unanswered" {
+            w.source.0.lock().expect("lock").ns_ttl_unanswered = true;
+        }
+        w.patch_cutover(serde_json::json!({"approved": true})).await;
+        for _ in 0..12 {
+            w.reconcile().await;
+            w.clock.advance(Duration::from_secs(3600));
+        }
+        let s = w.status().await;
+        if fault.starts_with("none") {
+            // Without the fault the same twelve hours open the gate and ask the registrar.
+            assert!(
+                s.phase.is_some_and(Phase::switch_requested),
+                "{:?}",
+                gate(&s)
+            );
+            continue;
+        }
+        assert_eq!(s.phase, Some(Phase::AwaitingCutover), "{fault}");
+        assert_eq!(
+            w.registrar.0.lock().expect("lock").requests,
+            0,
+            "{fault}: the registrar was asked"
+        );
+        let ready = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "CutoverReady")
+            .expect("CutoverReady");
+        assert_eq!(ready.status, "False", "{fault}: {ready:?}");
+        let g = gate(&s);
+        assert!(
+            g.iter().any(|(_, state)| state != "Pass"),
+            "{fault}: every check passes: {g:?}"
+        );
+    }
 }

@@ -106,7 +106,42 @@ pub(super) async fn sync(
     } else {
         desired
     };
-    reconcile_records(obj, ctx, aws, &zone_info, desired, current, &origin, mode).await
+    let first = reconcile_records(
+        obj,
+        ctx,
+        aws,
+        &zone_info,
+        desired.clone(),
+        current,
+        &origin,
+        mode,
+    )
+    .await;
+    if !zone_moved(&first) {
+        return first;
+    }
+    // A batch met a zone other than the one listed (most often a retried batch that Route 53
+    // had applied though its answer was lost): list it again and apply what is still missing,
+    // once in this pass; if it moves again, the next pass looks after a backoff.
+    tracing::info!(name = %obj.name_any(), error = ?first.error, "the zone changed under a change batch; listing it again");
+    let current = match aws.route53.list_records(&zone_info.id).await {
+        Ok(c) => c,
+        Err(_) => return first,
+    };
+    let mut again =
+        reconcile_records(obj, ctx, aws, &zone_info, desired, current, &origin, mode).await;
+    let mut batches = first.batches;
+    batches.append(&mut again.batches);
+    again.batches = batches;
+    again
+}
+
+/// Whether a pass ended on a batch that met a zone other than the one it listed.
+fn zone_moved(pass: &SyncPass) -> bool {
+    matches!(
+        &pass.error,
+        Some(Error::Route53(Route53Error::ZoneMoved { .. }))
+    )
 }
 
 /// The `InvalidSpec` outcome naming the first ten records at fault.
@@ -222,9 +257,12 @@ async fn reconcile_records(
     }
     let (batches, error) = aws.route53.apply(&zone.id, &diff.changes, &current).await;
     if let Some(e) = error {
+        // Only a batch Route 53 refused for what it says needs a person; a batch that failed
+        // on the way (its retries spent) or met a moved zone is tried again by itself.
         let reason = match &e {
             Route53Error::InvalidChange(_) => Reason::InvalidRecord,
-            _ => Reason::ChangeRejected,
+            Route53Error::Api { .. } => Reason::ChangeRejected,
+            _ => e.reason(),
         };
         let message = format!(
             "{} change batches were applied before this failure: {e}",

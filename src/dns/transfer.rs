@@ -23,6 +23,21 @@ pub enum TransferError {
     Unreachable { server: SocketAddr, message: String },
     #[error("the TSIG key is unusable: {0}")]
     BadKey(String),
+    /// The transfer did not reach the closing SOA of the serial it opened with: cut off, or
+    /// the zone changed while it was sent. Nothing of it may be used: what is missing would
+    /// read as deleted.
+    #[error("the zone transfer from {server} is incomplete ({message}); nothing of it is used")]
+    Incomplete { server: SocketAddr, message: String },
+}
+
+impl TransferError {
+    /// Whether a later attempt can succeed without anyone changing anything.
+    pub fn transient(&self) -> bool {
+        matches!(
+            self,
+            TransferError::Unreachable { .. } | TransferError::Incomplete { .. }
+        )
+    }
 }
 
 pub(super) fn signer(key: &TsigKey) -> Result<TSigner, TransferError> {
@@ -66,7 +81,13 @@ pub async fn axfr(
     let zone = Name::from_str(origin).map_err(|e| unreachable(format!("zone name: {e}")))?;
     let mut responses = client.zone_transfer(zone, None);
     let mut records = Vec::new();
-    let mut soa_seen = false;
+    // The serial of the opening SOA; the transfer is whole only when an SOA of the same
+    // serial closes it (RFC 5936 2.2). hickory's stream ends quietly on a closed connection
+    // and takes any SOA as the closing one, so both are checked here.
+    let mut opened: Option<u32> = None;
+    let mut closed = false;
+    let mut answered = false;
+    let incomplete = |message: String| TransferError::Incomplete { server, message };
     let result = async {
         while let Some(resp) = responses.next().await {
             let resp = resp.map_err(|e| {
@@ -82,8 +103,13 @@ pub async fn axfr(
                         };
                     }
                 }
-                unreachable(text)
+                if opened.is_some() {
+                    incomplete(text)
+                } else {
+                    unreachable(text)
+                }
             })?;
+            answered = true;
             if resp.response_code() != ResponseCode::NoError {
                 return Err(TransferError::Refused {
                     server,
@@ -91,22 +117,43 @@ pub async fn axfr(
                 });
             }
             for r in resp.answers() {
-                if r.record_type() == hickory_proto::rr::RecordType::SOA {
-                    if soa_seen {
+                if closed {
+                    return Err(incomplete("records after the closing SOA".into()));
+                }
+                let serial = r.data().as_soa().map(|soa| soa.serial());
+                match (opened, serial) {
+                    (None, Some(s)) => opened = Some(s),
+                    (None, None) => {
+                        return Err(incomplete("the transfer does not open with an SOA".into()))
+                    }
+                    (Some(first), Some(last)) if first == last => {
+                        closed = true;
                         continue;
                     }
-                    soa_seen = true;
+                    (Some(first), Some(last)) => {
+                        return Err(incomplete(format!(
+                            "the zone changed while it was sent: serial {first}, then {last}"
+                        )))
+                    }
+                    (Some(_), None) => {}
                 }
                 records.push(r.clone());
             }
+            if closed {
+                break;
+            }
         }
-        if !soa_seen {
-            return Err(TransferError::Refused {
+        match (opened, closed) {
+            (None, _) if !answered => Err(unreachable("no answer".into())),
+            (None, _) => Err(TransferError::Refused {
                 server,
                 rcode: "empty transfer (no SOA)".into(),
-            });
+            }),
+            (Some(serial), false) => Err(incomplete(format!(
+                "the connection ended before the closing SOA of serial {serial}"
+            ))),
+            (Some(_), true) => Ok(()),
         }
-        Ok(())
     }
     .await;
     bg.abort();

@@ -241,10 +241,18 @@ fn route53_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'st
         SdkError::DispatchFailure(d) => ("DispatchFailure".into(), format!("{d:?}")),
         other => ("Unknown".into(), other.to_string()),
     };
-    Route53Error::Api {
-        operation,
-        code,
-        message,
+    if classify(e) == Retry::No {
+        Route53Error::Api {
+            operation,
+            code,
+            message,
+        }
+    } else {
+        Route53Error::Unavailable {
+            operation,
+            code,
+            message,
+        }
     }
 }
 

@@ -440,7 +440,9 @@ impl Route53 {
                         deletes,
                     });
                 }
-                Err(e) => return (applied, Some(e)),
+                // The batch may have met a zone that moved under it (a retry of a batch that
+                // was applied though its answer was lost): the caller lists the zone again.
+                Err(e) => return (applied, Some(e.zone_moved())),
             }
         }
         (applied, None)

@@ -22,10 +22,14 @@ pub async fn transfer(
         ));
     }
     let mut failures = Vec::new();
+    // Whether every failure was one that passes by itself (a server down, a transfer cut
+    // off): then the source is unreachable for now, and no person is needed yet.
+    let mut all_transient = true;
     for server in servers {
         let addrs = match resolve_server(server).await {
             Ok(a) => a,
             Err(e) => {
+                all_transient = false;
                 failures.push(e.to_string());
                 continue;
             }
@@ -39,14 +43,22 @@ pub async fn transfer(
                         nameservers: servers.to_vec(),
                     })
                 }
-                Err(e) => failures.push(e.to_string()),
+                Err(e) => {
+                    all_transient &= e.transient();
+                    failures.push(e.to_string())
+                }
             }
         }
     }
-    Err(SourceError::TransferFailed(format!(
+    let message = format!(
         "no source nameserver (spec.source.nameservers) transferred the zone: {}",
         failures.join("; ")
-    )))
+    );
+    if all_transient && !failures.is_empty() {
+        Err(SourceError::Unreachable(message))
+    } else {
+        Err(SourceError::TransferFailed(message))
+    }
 }
 
 /// Reads a TSIG key from a Secret with the keys `name`, `algorithm` and `secret`.

@@ -28,11 +28,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The error the real adapter returns once its retries are spent: `Unavailable` for what its
+/// budget retries (throttling, 5xx), `Api` for a refusal.
 fn api_error(operation: &'static str, code: &str) -> Route53Error {
-    Route53Error::Api {
-        operation,
-        code: code.into(),
-        message: format!("{code} (injected by the fake)"),
+    let message = format!("{code} (injected by the fake)");
+    let code = code.to_string();
+    match code.as_str() {
+        "Throttling" | "PriorRequestNotComplete" | "ServiceUnavailable" | "InternalFailure" => {
+            Route53Error::Unavailable {
+                operation,
+                code,
+                message,
+            }
+        }
+        _ => Route53Error::Api {
+            operation,
+            code,
+            message,
+        },
     }
 }
 
@@ -347,6 +360,8 @@ pub struct SourceState {
     /// Whether it accepts zoneshift's RFC 2136 update of that set; the updates accepted.
     pub accepts_updates: bool,
     pub updates: Vec<Vec<String>>,
+    /// The apex NS TTL cannot be read (every server times out or answers SERVFAIL).
+    pub ns_ttl_unanswered: bool,
 }
 
 /// The old provider in memory.
@@ -377,6 +392,7 @@ impl FakeSource {
             ],
             accepts_updates: true,
             updates: Vec::new(),
+            ns_ttl_unanswered: false,
         })))
     }
 }
@@ -436,7 +452,13 @@ impl Source for FakeSource {
     }
 
     async fn apex_ns_ttl(&self, _servers: &[String], _origin: &str) -> Result<u32, DnsError> {
-        Ok(lock(&self.0).ns_ttl)
+        let s = lock(&self.0);
+        if s.ns_ttl_unanswered {
+            return Err(DnsError::Unreachable(
+                "every server timed out or answered SERVFAIL (injected by the fake)".into(),
+            ));
+        }
+        Ok(s.ns_ttl)
     }
 
     async fn addresses(&self, servers: &[String]) -> Result<Vec<String>, DnsError> {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fakes;
+pub mod faults;
 pub mod world;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -23,7 +24,16 @@ pub async fn route53() -> Route53 {
         std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
     }
-    Route53::from_env(Some(&endpoint()), 1000, fast_retry()).await
+    route53_at(&endpoint()).await
+}
+
+/// The same adapter at another endpoint (the fault proxy in front of the stand-in).
+pub async fn route53_at(endpoint: &str) -> Route53 {
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    }
+    Route53::from_env(Some(endpoint), 1000, fast_retry()).await
 }
 
 pub fn fast_retry() -> RetryPolicy {

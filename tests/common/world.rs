@@ -67,6 +67,16 @@ impl World {
         config_maps: Vec<ConfigMap>,
         secrets: Vec<Secret>,
     ) -> World {
+        World::with_route53(objects, config_maps, secrets, super::route53().await).await
+    }
+
+    /// A world whose operator reaches Route 53 through `r53` (a fault proxy, say).
+    pub async fn with_route53(
+        objects: Vec<HostedZoneMigration>,
+        config_maps: Vec<ConfigMap>,
+        secrets: Vec<Secret>,
+        r53: Route53,
+    ) -> World {
         let client = ClientBuilder::new()
             .with_resource::<HostedZoneMigration>()
             .with_status_subresource::<HostedZoneMigration>()
@@ -77,7 +87,6 @@ impl World {
             .build()
             .await
             .expect("fake client");
-        let r53 = super::route53().await;
         let clock = ManualClock::new("2026-11-27T00:00:00Z".parse().expect("time"));
         let mut ctx = Context::new(
             client.clone(),
