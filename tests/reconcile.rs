@@ -287,12 +287,74 @@ async fn drift_made_by_hand_is_corrected() {
     let origin = normalize_origin(&domain).expect("origin");
     let d = zone::diff(&hand, &current.sets, &origin, SyncMode::UpsertOnly);
     assert!(w.r53.apply(&id, &d.changes, &current).await.1.is_none());
+    let value = |recs: zone::RecordMap| recs.values().next().map(|s| s.values.clone());
+    // A resync within --full-compare-interval of the last listing trusts it: no call at all,
+    // so the hand edit stands until the next full comparison.
+    let before = w.r53.stats.total();
+    w.clock.advance(w.ctx.timing.resync);
     w.reconcile("m").await.expect("reconcile");
+    assert_eq!(w.r53.stats.total(), before, "no Route 53 call");
+    let recs = w.records(&id, &domain).await;
+    assert_eq!(value(recs), Some(vec!["203.0.113.66".to_string()]));
+    w.clock.advance(w.ctx.timing.full_compare);
+    w.reconcile("m").await.expect("reconcile");
+    let recs = w.records(&id, &domain).await;
+    assert_eq!(value(recs), Some(vec!["192.0.2.1".to_string()]));
+}
+
+/// The resync of an unchanged zone makes no Route 53 call once a listing has found it in sync;
+/// a change of the desired records is written at once, whatever the last comparison.
+#[tokio::test]
+async fn an_unchanged_resync_calls_nothing_and_a_spec_change_is_synced_at_once() {
+    let domain = common::unique_domain("rc-trust");
+    let w = World::new(vec![migration(
+        "m",
+        &domain,
+        vec![rec("www", "A", &["192.0.2.1"])],
+    )])
+    .await;
+    let m = w.settle("m").await;
+    let id = zone_id(&m);
+    let compared = m
+        .status
+        .as_ref()
+        .and_then(|s| s.last_full_comparison.clone());
+    assert!(
+        compared.is_some(),
+        "the second pass listed the zone in sync"
+    );
+    for _ in 0..3 {
+        let before = w.r53.stats.total();
+        w.clock.advance(w.ctx.timing.resync);
+        w.reconcile("m").await.expect("reconcile");
+        assert_eq!(w.r53.stats.total(), before, "no Route 53 call");
+    }
+    let m = w.get("m").await;
+    assert_eq!(cond(&m, "RecordsSynced").status, "True");
+    let s = m.status.as_ref().expect("status");
+    assert_eq!(s.last_full_comparison, compared, "still the first listing");
+    w.patch_spec(
+        "m",
+        serde_json::json!({"records": [rec("www", "A", &["192.0.2.9"])]}),
+    )
+    .await;
+    let writes = w.r53.stats.writes();
+    w.reconcile("m").await.expect("reconcile");
+    assert!(w.r53.stats.writes() > writes, "the new record is written");
     let recs = w.records(&id, &domain).await;
     assert_eq!(
         recs.values().next().map(|s| s.values.clone()),
-        Some(vec!["192.0.2.1".to_string()])
+        Some(vec!["192.0.2.9".to_string()])
     );
+    // Past the interval the zone is listed again, and the listing recorded.
+    w.reconcile("m").await.expect("reconcile");
+    w.clock.advance(w.ctx.timing.full_compare);
+    let before = w.r53.stats.total();
+    w.reconcile("m").await.expect("reconcile");
+    assert!(w.r53.stats.total() > before, "listed again");
+    let later = w.get("m").await.status.and_then(|s| s.last_full_comparison);
+    assert_ne!(later, compared);
+    assert!(later.is_some());
 }
 
 #[tokio::test]
@@ -418,6 +480,8 @@ async fn a_lost_zone_is_reported_not_recreated() {
     let d = zone::diff(&Default::default(), &cur.sets, &origin, SyncMode::Sync);
     assert!(w.r53.apply(&id, &d.changes, &cur).await.1.is_none());
     assert!(w.r53.delete_zone(&id).await.expect("delete"));
+    // Seen at the next full comparison: until then resyncs trust the last listing.
+    w.clock.advance(w.ctx.timing.full_compare);
     w.reconcile("m")
         .await
         .expect("a conflict waits for a person, it is not an error loop");

@@ -335,6 +335,7 @@ async fn a_pending_change_is_followed_until_insync() {
         resync: Duration::from_secs(600),
         pending_poll: Duration::from_secs(5),
         import_interval: Duration::from_secs(300),
+        ..Timing::default()
     };
     let ctx = Arc::new(Context::new(
         kube.clone(),

@@ -32,6 +32,12 @@ pub struct HostedZoneMigrationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_change: Option<ChangeInfo>,
 
+    /// The last time Route 53 was listed and found to hold the desired records. Until
+    /// `--full-compare-interval` has passed, a resync of the same desired records trusts it and
+    /// makes no Route 53 call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_comparison: Option<FullComparison>,
+
     /// What was imported from the source, and what could not be carried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceStatus>,
@@ -69,6 +75,17 @@ pub struct RecordCounts {
     pub in_sync: i64,
     /// Changes still to make or waiting for Route 53 to apply.
     pub pending: i64,
+}
+
+/// A listing of the zone that found it equal to the desired records.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FullComparison {
+    /// When the zone was listed (RFC 3339).
+    pub at: String,
+    /// A digest of what it was compared with: the desired records, the sync mode and the
+    /// resource's generation. Another digest means another comparison is due.
+    pub desired_digest: String,
 }
 
 /// A Route 53 change.

@@ -42,6 +42,12 @@ pub struct Args {
     #[arg(long, env = "ZS_RESYNC_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
     resync_interval: Duration,
 
+    /// How long a listing that found a zone in sync stands for it: until then a resync of the
+    /// same desired records (a migration without spec.source, or a completed one) makes no
+    /// Route 53 call. After it the zone is listed again, catching changes made by hand.
+    #[arg(long, env = "ZS_FULL_COMPARE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    full_compare_interval: Duration,
+
     /// How soon a pending Route 53 change is asked about again.
     #[arg(long, env = "ZS_CHANGE_POLL_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     change_poll_interval: Duration,
@@ -160,6 +166,7 @@ async fn context(args: &Args) -> Result<Context, Box<dyn std::error::Error>> {
         resync: args.resync_interval,
         pending_poll: args.change_poll_interval,
         import_interval: args.import_interval,
+        full_compare: args.full_compare_interval,
     };
     let mut ctx = Context::new(client, route53, Arc::new(SystemClock), timing, instance);
     ctx.allowed_roles = args

@@ -38,6 +38,7 @@ pub(super) async fn apply(
         now,
         ctx.timing,
     );
+    status.last_full_comparison = pass.comparison(prev.last_full_comparison.as_ref(), now);
     if let (Some(src), Some(zone_id)) = (&source, status.hosted_zone_id.clone()) {
         let current = pass.current.as_ref();
         let step = cutover::Step {
@@ -165,8 +166,13 @@ async fn observe_and_sync(
         Ok(read) => read,
     };
     let imported = read.as_ref().map(|r| &r.imported.sets);
-    let keep_current = switch_seen && imports;
-    let pass = records::sync(obj, ctx, aws, imported, mode, keep_current).await;
+    let options = records::SyncOptions {
+        mode,
+        keep_current: switch_seen && imports,
+        // Verification reads the listed zone until the migration is complete.
+        may_trust_comparison: obj.spec.source.is_none() || phase == Phase::Completed,
+    };
+    let pass = records::sync(obj, ctx, aws, imported, options).await;
     let source = match &obj.spec.source {
         None => None,
         Some(_) => {

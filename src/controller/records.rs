@@ -5,7 +5,7 @@ use super::events::{self, Action as EventAction};
 use super::resync::Written;
 use super::{Aws, Context};
 use crate::api::{ChangeInfo, HostedZoneMigration, Reason, RecordCounts};
-use crate::plan::{SyncOutcome, ZoneInfo};
+use crate::plan::{compare, SyncOutcome, ZoneInfo};
 use crate::ports::{AppliedBatch, CurrentZone, Zone};
 use crate::route53::{caller_reference, Route53Error};
 use crate::zone::{self, DeleteGuard, RecordMap};
@@ -24,6 +24,18 @@ pub(super) struct SyncPass {
     /// `None` when the pass did not reach the diff; else what it wrote without error
     /// (`Some(None)`: nothing, or a write cut short), for `resync`.
     pub wrote: Option<Option<Written>>,
+    pub listing: Listing,
+}
+
+/// Whether this pass compared the zone with the desired records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Listing {
+    /// The pass stopped before listing the zone.
+    NotReached,
+    /// The zone was listed and diffed against the desired records of this digest.
+    Listed { digest: String },
+    /// A recent comparison of the same desired records found the zone in sync; nothing called.
+    Trusted,
 }
 
 impl SyncPass {
@@ -35,6 +47,7 @@ impl SyncPass {
             desired: None,
             current: None,
             wrote: None,
+            listing: Listing::NotReached,
         }
     }
 
@@ -51,18 +64,47 @@ impl SyncPass {
         self.batches.is_empty()
             && matches!(&self.outcome, SyncOutcome::Synced { change, .. } if change.as_ref().is_none_or(|c| c.state == "INSYNC"))
     }
+
+    /// The comparison status should carry after this pass, given the one it carried.
+    pub fn comparison(
+        &self,
+        prev: Option<&crate::api::FullComparison>,
+        now: jiff::Timestamp,
+    ) -> Option<crate::api::FullComparison> {
+        match &self.listing {
+            Listing::NotReached => None,
+            Listing::Listed { digest } => {
+                compare::after_listing(self.settled(), digest.clone(), now)
+            }
+            Listing::Trusted => prev.cloned(),
+        }
+    }
 }
 
-/// Brings the zone's records to the desired state. `keep_current`: once the switch is asked
-/// for, the import stops and what Route 53 holds is kept, with `spec.records` laid over it.
+/// How a sync pass treats the zone in Route 53.
+pub(super) struct SyncOptions {
+    pub mode: zone::SyncMode,
+    /// Once the switch is asked for, the import stops and what Route 53 holds is kept, with
+    /// `spec.records` laid over it.
+    pub keep_current: bool,
+    /// Nothing in this pass needs the listed zone itself (no verification against the source
+    /// reads it), so a recent full comparison of the same desired records may stand for it.
+    pub may_trust_comparison: bool,
+}
+
+/// Brings the zone's records to the desired state.
 pub(super) async fn sync(
     obj: &HostedZoneMigration,
     ctx: &Context,
     aws: &Aws,
     imported: Option<&RecordMap>,
-    mode: zone::SyncMode,
-    keep_current: bool,
+    options: SyncOptions,
 ) -> SyncPass {
+    let SyncOptions {
+        mode,
+        keep_current,
+        may_trust_comparison,
+    } = options;
     let spec = &obj.spec;
     let empty = RecordMap::new();
     let desired =
@@ -74,6 +116,12 @@ pub(super) async fn sync(
         Ok(o) => o,
         Err(message) => return SyncPass::only(SyncOutcome::InvalidSpec { message }),
     };
+    let digest = compare::digest(&desired, mode, keep_current, obj.metadata.generation);
+    if may_trust_comparison {
+        if let Some(pass) = trusted(obj, ctx, &digest) {
+            return pass;
+        }
+    }
     let zone = match ensure_zone(obj, ctx, aws, &origin).await {
         Ok(z) => z,
         Err(pass) => return *pass,
@@ -106,14 +154,34 @@ pub(super) async fn sync(
     } else {
         desired
     };
+    let pass = sync_relisting_once(obj, ctx, aws, &zone_info, desired, current, &origin, mode).await;
+    SyncPass {
+        listing: Listing::Listed { digest },
+        ..pass
+    }
+}
+
+/// Reconciles the records against the zone as listed; when a batch met a zone other than the
+/// one listed, lists it again and reconciles once more in the same pass.
+#[allow(clippy::too_many_arguments)]
+async fn sync_relisting_once(
+    obj: &HostedZoneMigration,
+    ctx: &Context,
+    aws: &Aws,
+    zone_info: &ZoneInfo,
+    desired: RecordMap,
+    current: CurrentZone,
+    origin: &str,
+    mode: zone::SyncMode,
+) -> SyncPass {
     let first = reconcile_records(
         obj,
         ctx,
         aws,
-        &zone_info,
+        zone_info,
         desired.clone(),
         current,
-        &origin,
+        origin,
         mode,
     )
     .await;
@@ -129,7 +197,7 @@ pub(super) async fn sync(
         Err(_) => return first,
     };
     let mut again =
-        reconcile_records(obj, ctx, aws, &zone_info, desired, current, &origin, mode).await;
+        reconcile_records(obj, ctx, aws, zone_info, desired, current, origin, mode).await;
     let mut batches = first.batches;
     batches.append(&mut again.batches);
     again.batches = batches;
@@ -142,6 +210,33 @@ fn zone_moved(pass: &SyncPass) -> bool {
         &pass.error,
         Some(Error::Route53(Route53Error::ZoneMoved { .. }))
     )
+}
+
+/// The pass that trusts the last full comparison, when it may: the zone and the counts as the
+/// status holds them, and no Route 53 call.
+fn trusted(obj: &HostedZoneMigration, ctx: &Context, digest: &str) -> Option<SyncPass> {
+    let prev = obj.status.as_ref()?;
+    let now = ctx.clock.now();
+    if compare::listing_needed(prev, digest, now, ctx.timing.full_compare) {
+        return None;
+    }
+    let zone = ZoneInfo {
+        id: prev.hosted_zone_id.clone()?,
+        nameservers: prev.nameservers.clone(),
+    };
+    let outcome = SyncOutcome::Synced {
+        zone,
+        counts: prev.records.clone()?,
+        change: None,
+    };
+    tracing::debug!(
+        compared_at = prev.last_full_comparison.as_ref().map(|c| c.at.as_str()),
+        "the desired records are those of the last full comparison: Route 53 not listed"
+    );
+    Some(SyncPass {
+        listing: Listing::Trusted,
+        ..SyncPass::only(outcome)
+    })
 }
 
 /// The `InvalidSpec` outcome naming the first ten records at fault.

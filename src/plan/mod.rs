@@ -6,6 +6,7 @@
 //! reconcile on, so a GitOps tool never reads an unreconciled resource as healthy. The types
 //! here are the planner's inputs: the adapters produce them.
 
+pub mod compare;
 pub mod cutover;
 pub mod gate;
 pub mod observation;
@@ -112,6 +113,9 @@ pub struct Timing {
     pub pending_poll: Duration,
     /// How often the source is imported and verified again.
     pub import_interval: Duration,
+    /// How long a listing that found the zone in sync is trusted by resyncs of the same desired
+    /// records; after it the zone is listed again, catching changes made by hand.
+    pub full_compare: Duration,
 }
 
 impl Default for Timing {
@@ -120,6 +124,7 @@ impl Default for Timing {
             resync: Duration::from_secs(600),
             pending_poll: Duration::from_secs(5),
             import_interval: Duration::from_secs(300),
+            full_compare: Duration::from_secs(3600),
         }
     }
 }

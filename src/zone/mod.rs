@@ -128,7 +128,7 @@ impl fmt::Display for RecordKey {
 }
 
 /// An alias target.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Alias {
     pub dns_name: String,
     pub hosted_zone_id: String,
@@ -136,7 +136,7 @@ pub struct Alias {
 }
 
 /// A failover role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Failover {
     Primary,
     Secondary,
@@ -152,7 +152,7 @@ impl Failover {
 }
 
 /// A geolocation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct GeoLocation {
     pub continent_code: Option<String>,
     pub country_code: Option<String>,
@@ -160,7 +160,7 @@ pub struct GeoLocation {
 }
 
 /// The routing policy of a record set. All `None` is simple routing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Routing {
     pub weight: Option<u8>,
     pub region: Option<String>,
@@ -205,7 +205,7 @@ impl Routing {
 }
 
 /// A record set in normalised form: two sets that serve the same answers compare equal.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RecordSet {
     pub key: RecordKey,
     /// `None` for alias records.

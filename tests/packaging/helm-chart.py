@@ -29,6 +29,7 @@ FLAG_VALUES = {
     "--cloudflare-api-url": ("cloudflareApiUrl", "http://127.0.0.1:4580/client/v4"),
     "--cloudflare-rps": ("cloudflareRps", 2),
     "--resync-interval": ("resyncInterval", "15m"),
+    "--full-compare-interval": ("fullCompareInterval", "2h"),
     "--change-poll-interval": ("changePollInterval", "2s"),
     "--import-interval": ("importInterval", "1m"),
     "--dns-timeout": ("dnsTimeout", "3s"),
