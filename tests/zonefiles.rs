@@ -159,7 +159,9 @@ fn from_zoneshift(imp: &Imported) -> Reading {
         not_carried: imp
             .skipped
             .iter()
-            .filter(|s| !s.reason.starts_with("outside the zone"))
+            .filter(|s| {
+                !s.reason.starts_with("outside the zone") && !s.reason.starts_with("copied, but")
+            })
             .map(|s| (s.name.clone(), s.rtype.clone()))
             .collect(),
         apex_ns: imp.apex_ns.clone(),
@@ -442,4 +444,152 @@ fn generated_zone_files_read_as_bind_reads_them() {
         std::fs::remove_file(&path).unwrap();
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn export(name: &str) -> (PathBuf, String) {
+    let path = corpus().join("exports").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    (path, text)
+}
+
+#[test]
+fn exports_of_google_azure_and_godaddy_read_as_bind_reads_them() {
+    use zoneshift::dns::zonefile::Flavour;
+    for (file, flavour) in [
+        ("google.txt", Flavour::GoogleCloudDns),
+        ("azure.txt", Flavour::AzureDns),
+        ("godaddy.txt", Flavour::GoDaddy),
+    ] {
+        let (path, text) = export(file);
+        assert_eq!(Flavour::detect(&text), flavour, "{file}");
+        agree(&path);
+    }
+}
+
+#[test]
+fn a_cloudflare_export_reports_proxied_records_as_the_cloudflare_source_does() {
+    use zoneshift::zone::{proxied_by_cloudflare, RecordKey};
+    let (_, text) = export("cloudflare.txt");
+    let imp = zonefile::read(&text, ORIGIN).unwrap();
+    assert_eq!(imp.serial, Some(2049338311));
+    assert_eq!(
+        imp.apex_ns,
+        vec!["ada.ns.cloudflare.com.", "bob.ns.cloudflare.com."]
+    );
+    let set = |n: &str, t| imp.sets[&RecordKey::new(n, t, None)].clone();
+    assert_eq!(
+        set("example.com.", RecordType::A).ttl,
+        Some(300),
+        "TTL 1 is Cloudflare's automatic, 300 s"
+    );
+    assert_eq!(set("api.example.com.", RecordType::A).ttl, Some(300));
+    assert_eq!(
+        set("www.example.com.", RecordType::Cname).values,
+        vec!["example.com."]
+    );
+    assert_eq!(
+        set("selector1._domainkey.example.com.", RecordType::Txt).values[0]
+            .matches("\" \"")
+            .count(),
+        1
+    );
+    assert_eq!(
+        imp.sets.len(),
+        9,
+        "{:?}",
+        imp.sets.keys().collect::<Vec<_>>()
+    );
+    let acks: Vec<(String, String, String)> = imp
+        .needs_acknowledgement
+        .iter()
+        .map(|s| (s.name.clone(), s.rtype.clone(), s.reason.clone()))
+        .collect();
+    assert_eq!(
+        acks,
+        vec![
+            (
+                "example.com.".into(),
+                "A".into(),
+                proxied_by_cloudflare("192.0.2.10")
+            ),
+            (
+                "www.example.com.".into(),
+                "CNAME".into(),
+                proxied_by_cloudflare("example.com.")
+            ),
+        ]
+    );
+    let skipped: Vec<String> = imp.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        skipped,
+        vec!["legacy.example.com. A: copied, but its Cloudflare tags (team-web) are not carried: Route 53 records have no tags"]
+    );
+}
+
+#[test]
+fn a_cli53_export_lists_aliases_and_routing_policies_as_not_carried() {
+    use zoneshift::zone::RecordKey;
+    let (_, text) = export("cli53.txt");
+    let imp = zonefile::read(&text, ORIGIN).unwrap();
+    let skipped: Vec<String> = imp
+        .skipped
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.rtype))
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            "api.example.com. A",
+            "api.example.com. A",
+            "lb.example.com. A"
+        ],
+        "each weighted record is listed with its identifier"
+    );
+    assert!(
+        imp.skipped[2]
+            .reason
+            .contains("alias to dualstack.my-lb-123"),
+        "{:?}",
+        imp.skipped
+    );
+    assert!(
+        imp.skipped[0].reason.contains("routing policy"),
+        "{:?}",
+        imp.skipped
+    );
+    assert!(
+        !imp.sets
+            .contains_key(&RecordKey::new("api.example.com.", RecordType::A, None)),
+        "two weighted sets never merge into one"
+    );
+    assert_eq!(
+        imp.sets[&RecordKey::new("txt.example.com.", RecordType::Txt, None)].values,
+        vec![r#""a \"quoted\" word" "semi;colon""#]
+    );
+    assert_eq!(imp.sets.len(), 3);
+}
+
+#[test]
+fn an_octodns_zone_reads_as_bind_reads_the_same_zone_written_as_a_zone_file() {
+    let dir = corpus().join("octodns");
+    let yaml = std::fs::read_to_string(dir.join("example.com.yaml")).unwrap();
+    let read = zoneshift::source::zonefile::read(&yaml, ORIGIN, "example.com.yaml").unwrap();
+    assert!(read.from.starts_with("octoDNS zone YAML"), "{}", read.from);
+    let imp = read.imported;
+    let mut ours = from_zoneshift(&imp);
+    // The YAML has no SOA; BIND's zone file needs one.
+    ours.serial = Some(1);
+    let bind = from_bind(&bind_reads(&dir.join("example.com.zone")).unwrap());
+    assert_eq!(ours, bind);
+    assert_eq!(imp.needs_acknowledgement.len(), 1);
+    assert_eq!(imp.needs_acknowledgement[0].name, "www.example.com.");
+    assert!(imp
+        .skipped
+        .iter()
+        .any(|s| s.name == "www.example.com." && s.reason.contains("octoDNS `octodns` settings")));
+    let bad = yaml.replace("preference: 20", "preference: twenty");
+    let e = zoneshift::source::zonefile::read(&bad, ORIGIN, "x")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("example.com. MX") && e.contains("twenty"), "{e}");
 }
