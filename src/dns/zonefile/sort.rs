@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Sorts the records of a zone file for `origin`.
 pub fn sort(origin: &str, entries: &[Entry], flavour: Flavour) -> Result<Imported, ZoneFileError> {
-    check_cname_alone(entries)?;
+    check_cname_alone(origin, entries)?;
     let mut out = Imported::default();
     let mut values: BTreeMap<RecordKey, (usize, u32, Vec<String>)> = BTreeMap::new();
     let mut runs = Runs::default();
@@ -196,10 +196,14 @@ fn observe_soa(
 }
 
 /// A CNAME must be the only data at its name (RFC 1034 section 3.6.2; DNSSEC's RRSIG and NSEC
-/// excepted), and there is one CNAME per name.
-fn check_cname_alone(entries: &[Entry]) -> Result<(), ZoneFileError> {
+/// excepted), and there is one CNAME per name. The apex is left out, unlike BIND: providers
+/// that flatten an apex CNAME export it beside the SOA, and it is listed as a decision.
+fn check_cname_alone(origin: &str, entries: &[Entry]) -> Result<(), ZoneFileError> {
     let mut cname_at: BTreeMap<&str, &Entry> = BTreeMap::new();
-    for e in entries.iter().filter(|e| e.rtype == "CNAME") {
+    for e in entries
+        .iter()
+        .filter(|e| e.rtype == "CNAME" && e.owner != origin)
+    {
         if let Some(first) = cname_at.get(e.owner.as_str()) {
             if first.data != e.data {
                 return Err(ZoneFileError {
