@@ -29,17 +29,8 @@ pub fn sort(origin: &str, entries: &[Entry], flavour: Flavour) -> Result<Importe
             rtype: e.rtype.clone(),
             reason,
         };
-        if let Some(reason) = route53_only(e) {
-            skipped.insert(Skipped {
-                rtype: if e.rtype == "ALIAS" {
-                    e.data
-                        .first()
-                        .map_or("A".into(), |t| t.raw.to_ascii_uppercase())
-                } else {
-                    e.rtype.clone()
-                },
-                ..skip(reason)
-            });
+        if let Some(s) = route53_only(e) {
+            skipped.insert(s);
             continue;
         }
         let inside = e.owner == origin || e.owner.ends_with(&format!(".{origin}"));
@@ -87,21 +78,29 @@ pub fn sort(origin: &str, entries: &[Entry], flavour: Flavour) -> Result<Importe
         }
         entry.2.push(value);
     }
-    for (key, (_, ttl, mut vals)) in values {
-        vals.sort();
-        vals.dedup();
-        let set = RecordSet {
-            key: key.clone(),
-            ttl: Some(ttl),
-            values: vals,
-            alias: None,
-            routing: Routing::default(),
-        };
-        out.sets.insert(key, set);
-    }
+    out.sets = into_sets(values);
     out.apex_ns.sort();
     out.skipped = skipped.into_iter().collect();
     Ok(out)
+}
+
+/// The record sets, values sorted and without duplicates.
+fn into_sets(values: BTreeMap<RecordKey, (usize, u32, Vec<String>)>) -> crate::zone::RecordMap {
+    values
+        .into_iter()
+        .map(|(key, (_, ttl, mut vals))| {
+            vals.sort();
+            vals.dedup();
+            let set = RecordSet {
+                key: key.clone(),
+                ttl: Some(ttl),
+                values: vals,
+                alias: None,
+                routing: Routing::default(),
+            };
+            (key, set)
+        })
+        .collect()
 }
 
 /// Counts the runs of consecutive records with the same owner.
@@ -122,13 +121,23 @@ impl Runs {
 }
 
 /// What a cli53 export writes of Route 53's own features: an alias, a routing policy.
-fn route53_only(e: &Entry) -> Option<String> {
-    if e.rtype == "ALIAS" {
+fn route53_only(e: &Entry) -> Option<Skipped> {
+    let (rtype, reason) = if e.rtype == "ALIAS" {
+        let rtype = e
+            .data
+            .first()
+            .map_or("A".into(), |t| t.raw.to_ascii_uppercase());
         let target = e.data.get(1).map_or("", |t| t.raw.as_str());
-        return Some(format!("a Route 53 alias to {target} (cli53's AWS ALIAS): declare it in spec.records with alias"));
-    }
-    e.comment.contains("AWS routing=").then(|| {
-        format!("a record with a Route 53 routing policy ({}): declare it in spec.records with its setIdentifier and routing", e.comment.trim())
+        (rtype, format!("a Route 53 alias to {target} (cli53's AWS ALIAS): declare it in spec.records with alias"))
+    } else if e.comment.contains("AWS routing=") {
+        (e.rtype.clone(), format!("a record with a Route 53 routing policy ({}): declare it in spec.records with its setIdentifier and routing", e.comment.trim()))
+    } else {
+        return None;
+    };
+    Some(Skipped {
+        name: e.owner.clone(),
+        rtype,
+        reason,
     })
 }
 
