@@ -37,8 +37,7 @@ async fn main() {
     );
 
     let t = Instant::now();
-    let (records, _) = zonefile::parse(&text, origin).unwrap();
-    let from_file = import(origin, &records);
+    let from_file = zonefile::read(&text, origin).unwrap();
     let file_ms = t.elapsed().as_secs_f64() * 1000.0;
     println!(
         "{:<34} | {:>9.0} | {:>10} | {:>9} | {:>11}",

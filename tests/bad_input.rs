@@ -521,7 +521,7 @@ async fn api_server() -> Api<DynamicObject> {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("crd");
-    let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("crd yaml");
+    let crd: CustomResourceDefinition = yaml_serde::from_str(&text).expect("crd yaml");
     crds.patch(
         &crd.name_any(),
         &PatchParams::apply("zoneshift-bad-input").force(),

@@ -37,11 +37,7 @@ fn zone_file(name: &str) -> String {
 }
 
 fn example_from_file() -> Imported {
-    let (records, skipped) =
-        zonefile::parse(&zone_file("example.com.zone"), "example.com.").unwrap();
-    let mut imp = import("example.com.", &records);
-    imp.skipped.extend(skipped);
-    imp
+    zonefile::read(&zone_file("example.com.zone"), "example.com.").unwrap()
 }
 
 fn key(name: &str, t: RecordType) -> RecordKey {
@@ -106,9 +102,7 @@ fn a_zone_file_imports_what_route53_can_serve_and_says_what_it_cannot() {
 #[test]
 fn decisions_and_dnssec_records_are_listed_not_dropped() {
     let text = "$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\n@ IN CNAME other.example.net.\n@ IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==\nns1 IN A 192.0.2.1\n";
-    let (recs, set_aside) = zonefile::parse(text, "example.org.").unwrap();
-    let mut imp = import("example.org.", &recs);
-    imp.skipped.extend(set_aside);
+    let imp = zonefile::read(text, "example.org.").unwrap();
     let skipped: Vec<String> = imp.skipped.iter().map(ToString::to_string).collect();
     assert!(
         skipped
@@ -135,11 +129,11 @@ fn zone_file_errors_name_the_line() {
         ("bad IN BOGUS data", "an unknown type"),
     ] {
         let text = format!("{good}{bad_line}\nafter IN A 192.0.2.1\n");
-        let e = zonefile::parse(&text, "example.com.").unwrap_err();
+        let e = zonefile::read(&text, "example.com.").unwrap_err();
         assert_eq!(e.line, lines + 1, "{why}: {e}");
     }
     let unbalanced = format!("{good}open IN TXT ( \"never closed\"\n");
-    assert!(zonefile::parse(&unbalanced, "example.com.").is_err());
+    assert!(zonefile::read(&unbalanced, "example.com.").is_err());
 }
 
 #[tokio::test]

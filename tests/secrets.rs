@@ -55,7 +55,7 @@ async fn install_crd(client: &kube::Client) {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("crd");
-    let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("crd yaml");
+    let crd: CustomResourceDefinition = yaml_serde::from_str(&text).expect("crd yaml");
     crds.patch(
         &crd.name_any(),
         &PatchParams::apply("zoneshift-secrets-test").force(),

@@ -10,7 +10,7 @@ use crate::zone::{normalize_origin, RecordSet};
 use std::time::Duration;
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("from").required(true).args(["axfr", "zone_file", "cloudflare"])))]
+#[command(group(clap::ArgGroup::new("live").required(true).args(["axfr", "zone_file", "cloudflare"])))]
 pub struct Args {
     /// The domain, e.g. example.com.
     #[arg(long)]
@@ -21,9 +21,15 @@ pub struct Args {
     /// A TSIG key file as `tsig-keygen` writes it, for --axfr.
     #[arg(long, requires = "axfr")]
     tsig: Option<std::path::PathBuf>,
-    /// Read a BIND-format zone file instead.
+    /// Read a zone file instead: BIND's format (a provider's export among them: Cloudflare,
+    /// Google Cloud DNS, Azure DNS, GoDaddy, cli53, DNSControl) or an octoDNS zone YAML
+    /// (`octodns-dump`), told apart by their content.
     #[arg(long)]
     zone_file: Option<std::path::PathBuf>,
+    /// With --zone-file, who wrote it, where its content does not say: octodns, bind,
+    /// cloudflare, google, azure, godaddy or cli53.
+    #[arg(long, requires = "zone_file", value_parser = parse_format)]
+    from: Option<crate::source::zonefile::Format>,
     /// Read the zone from Cloudflare's API instead, with the API token (Zone DNS Read) in the
     /// environment variable CLOUDFLARE_API_TOKEN. The manifest names the zone in
     /// spec.source.cloudflare, so the operator follows changes made at Cloudflare until the
@@ -282,11 +288,18 @@ fn live_zone(args: &Args, origin: &str) -> Result<super::LiveZone, String> {
             Ok(text) => Ok(LiveZone::ZoneFile {
                 text,
                 path: path.display().to_string(),
+                format: args.from,
             }),
             Err(e) => Err(format!("{}: {e}", path.display())),
         },
         (None, None) => Err("give --axfr, --zone-file or --cloudflare".into()),
     }
+}
+
+fn parse_format(s: &str) -> Result<crate::source::zonefile::Format, String> {
+    crate::source::zonefile::Format::parse(s).ok_or_else(|| {
+        format!("{s:?} is not one of octodns, bind, cloudflare, google, azure, godaddy, cli53")
+    })
 }
 
 /// `spec.source.cloudflare` for the manifest, with a Secret name the user creates or changes

@@ -17,8 +17,13 @@ pub enum LiveZone {
         server: String,
         tsig: Option<TsigKey>,
     },
-    /// A BIND-format zone file's text, and where it came from (for messages).
-    ZoneFile { text: String, path: String },
+    /// A zone file's text, where it came from (for messages), and its format where the
+    /// command line gives it.
+    ZoneFile {
+        text: String,
+        path: String,
+        format: Option<crate::source::zonefile::Format>,
+    },
     /// Cloudflare's API with a token (from `CLOUDFLARE_API_TOKEN`).
     Cloudflare {
         api_url: String,
@@ -34,7 +39,9 @@ pub async fn read_live_zone(
     timeout: Duration,
 ) -> Result<(Imported, String), String> {
     let read = match source {
-        LiveZone::ZoneFile { text, path } => crate::source::zonefile::read(text, origin, path),
+        LiveZone::ZoneFile { text, path, format } => {
+            crate::source::zonefile::read_as(text, origin, path, *format)
+        }
         LiveZone::Axfr { server, tsig } => {
             let servers = [server.clone()];
             crate::source::axfr::transfer(&servers, origin, tsig.as_ref(), timeout).await

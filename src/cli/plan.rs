@@ -168,7 +168,11 @@ async fn read_source(
                 .zone_file
                 .clone()
                 .ok_or("the manifest imports spec.source.zoneFile from a ConfigMap: pass the zone file with --zone-file")?;
-            LiveZone::ZoneFile { text, path }
+            LiveZone::ZoneFile {
+                text,
+                path,
+                format: None,
+            }
         }
         Some(src) if src.axfr.is_some() => {
             let axfr = src.axfr.as_ref().ok_or("no axfr")?;

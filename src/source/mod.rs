@@ -9,6 +9,7 @@
 
 pub mod axfr;
 pub mod cloudflare;
+pub mod octodns;
 pub mod zonefile;
 
 use crate::api::{Reason, SourceSpec};

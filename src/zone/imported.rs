@@ -36,3 +36,9 @@ pub struct Imported {
     /// cutover gate waits until a person acknowledges each in `spec.cutover.acknowledge`.
     pub needs_acknowledgement: Vec<Skipped>,
 }
+
+/// Why a record Cloudflare proxies answers differently from Route 53: the Cloudflare source
+/// and a Cloudflare export say it in the same words.
+pub fn proxied_by_cloudflare(value: &str) -> String {
+    format!("proxied by Cloudflare: resolvers get Cloudflare's addresses and Cloudflare forwards to {value}; from Route 53 they get {value} itself, so users reach the origin directly, without Cloudflare's proxy (caching, certificate, firewall)")
+}

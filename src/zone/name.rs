@@ -12,12 +12,9 @@ pub fn normalize_origin(domain: &str) -> Result<String, String> {
     } else {
         format!("{d}.")
     };
+    // A top-level domain and an RFC 2317 classless reverse zone (`0/25.2.0.192.in-addr.arpa`,
+    // its `/` kept as `\057`) are zones Route 53 hosts like any other.
     let name = canonical(&abs)?;
-    if name.matches('.').count() < 2 {
-        return Err(format!(
-            "the domain {domain:?} is a top-level domain; zoneshift moves a domain below one"
-        ));
-    }
     if name.contains('*') {
         return Err(format!("the domain {domain:?} cannot be a wildcard"));
     }
@@ -195,6 +192,17 @@ mod tests {
         assert!(normalize_name("a.*.b", &o).is_err());
         assert!(normalize_name("a..b", &o).is_err());
         assert!(normalize_name(&"x".repeat(64), &o).is_err());
+    }
+
+    #[test]
+    fn top_level_and_classless_reverse_zones_are_domains() {
+        assert_eq!(normalize_origin("example").unwrap(), "example.");
+        assert_eq!(
+            normalize_origin("0/25.2.0.192.in-addr.arpa").unwrap(),
+            "0\\05725.2.0.192.in-addr.arpa."
+        );
+        assert!(normalize_origin(".").is_err());
+        assert!(normalize_origin("*.example.com").is_err());
     }
 
     #[test]

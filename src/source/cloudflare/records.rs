@@ -144,7 +144,7 @@ fn notes(r: &CfRecord, rtype: RecordType, value: &str) -> (Vec<String>, Vec<Stri
         .unwrap_or(false);
     let mut differs = Vec::new();
     if r.proxied {
-        differs.push(format!("proxied by Cloudflare: resolvers get Cloudflare's addresses and Cloudflare forwards to {value}; from Route 53 they get {value} itself, so users reach the origin directly, without Cloudflare's proxy (caching, certificate, firewall)"));
+        differs.push(crate::zone::proxied_by_cloudflare(value));
     } else if flattened && rtype == RecordType::Cname {
         differs.push(format!("Cloudflare flattens this CNAME (it answers with the addresses of {value}); Route 53 answers with the CNAME itself"));
     }
