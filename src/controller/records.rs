@@ -154,7 +154,8 @@ pub(super) async fn sync(
     } else {
         desired
     };
-    let pass = sync_relisting_once(obj, ctx, aws, &zone_info, desired, current, &origin, mode).await;
+    let pass =
+        sync_relisting_once(obj, ctx, aws, &zone_info, desired, current, &origin, mode).await;
     SyncPass {
         listing: Listing::Listed { digest },
         ..pass
