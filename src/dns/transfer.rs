@@ -5,7 +5,7 @@ use futures::StreamExt;
 use hickory_client::client::{Client, ClientHandle};
 use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
 use hickory_proto::dnssec::tsig::TSigner;
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, Record};
 use hickory_proto::runtime::TokioRuntimeProvider;
 use hickory_proto::tcp::TcpClientStream;
@@ -65,8 +65,7 @@ pub async fn axfr(
     let bg = tokio::spawn(bg);
     let zone = Name::from_str(origin).map_err(|e| unreachable(format!("zone name: {e}")))?;
     let mut responses = client.zone_transfer(zone, None);
-    let mut records = Vec::new();
-    let mut soa_seen = false;
+    let mut received = Received::default();
     let result = async {
         while let Some(resp) = responses.next().await {
             let resp = resp.map_err(|e| {
@@ -84,31 +83,50 @@ pub async fn axfr(
                 }
                 unreachable(text)
             })?;
-            if resp.response_code() != ResponseCode::NoError {
-                return Err(TransferError::Refused {
-                    server,
-                    rcode: resp.response_code().to_string(),
-                });
-            }
-            for r in resp.answers() {
-                if r.record_type() == hickory_proto::rr::RecordType::SOA {
-                    if soa_seen {
-                        continue;
-                    }
-                    soa_seen = true;
-                }
-                records.push(r.clone());
-            }
+            received
+                .push(&resp)
+                .map_err(|rcode| TransferError::Refused { server, rcode })?;
         }
-        if !soa_seen {
-            return Err(TransferError::Refused {
-                server,
-                rcode: "empty transfer (no SOA)".into(),
-            });
-        }
-        Ok(())
+        received
+            .finish()
+            .map_err(|rcode| TransferError::Refused { server, rcode })
     }
     .await;
     bg.abort();
-    result.map(|()| records)
+    result
+}
+
+/// The records of a zone transfer, gathered from its responses as they arrive: every answer
+/// kept in order, the SOA (which opens and closes the transfer) once.
+#[derive(Debug, Default)]
+pub(crate) struct Received {
+    records: Vec<Record>,
+    soa_seen: bool,
+}
+
+impl Received {
+    /// Takes one response of the transfer, or the response code with which it refused.
+    pub(crate) fn push(&mut self, resp: &Message) -> Result<(), String> {
+        if resp.response_code() != ResponseCode::NoError {
+            return Err(resp.response_code().to_string());
+        }
+        for r in resp.answers() {
+            if r.record_type() == hickory_proto::rr::RecordType::SOA {
+                if self.soa_seen {
+                    continue;
+                }
+                self.soa_seen = true;
+            }
+            self.records.push(r.clone());
+        }
+        Ok(())
+    }
+
+    /// The zone's records, or why the transfer gave no zone.
+    pub(crate) fn finish(self) -> Result<Vec<Record>, String> {
+        if !self.soa_seen {
+            return Err("empty transfer (no SOA)".into());
+        }
+        Ok(self.records)
+    }
 }
