@@ -281,6 +281,12 @@ mod tests {
         );
     }
 
+    /// Found by `record_value` once the above was fixed: a quote inside the target.
+    #[test]
+    fn svcb_quotes_in_the_target_are_refused() {
+        super::record_value(b"\x051  a.le.com!\" .\" por -at=443v p\x08i");
+    }
+
     /// Found by `zone_file`: a TXT string longer than 255 bytes was imported whole.
     #[test]
     fn long_txt_strings_import_cut() {

@@ -155,6 +155,12 @@ fn svcb(v: &str) -> Result<String, String> {
         rest = rest.trim_start_matches(|c: char| !c.is_ascii_whitespace());
         rest = rest.trim_start();
     }
+    let head = &v.trim_start()[..v.trim_start().len() - rest.len()];
+    if head.contains('"') {
+        return Err(format!(
+            "{v:?}: the priority and target of an SVCB value are written without quotes"
+        ));
+    }
     for (key, value) in svc_params(rest).map_err(|p| format!("{v:?}: {p}"))? {
         out.push(' ');
         // Keys are case-insensitive; values are kept, quoted only where they must be.
