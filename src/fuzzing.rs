@@ -287,6 +287,13 @@ mod tests {
         super::record_value(b"\x051  a.le.com!\" .\" por -at=443v p\x08i");
     }
 
+    /// Found by `dns_message` (corpus: crash-b3fb...): an SOA below the apex was imported,
+    /// and the manifest refused.
+    #[test]
+    fn soa_below_the_apex_is_not_carried() {
+        super::zone_file(b"sub 60 IN SOA ns1 host 1 2 3 4 5\nwww 60 IN A 192.0.2.1\n");
+    }
+
     /// Found by `zone_file`: a TXT string longer than 255 bytes was imported whole.
     #[test]
     fn long_txt_strings_import_cut() {

@@ -47,6 +47,12 @@ pub fn import(origin: &str, records: &[Record]) -> Imported {
         if name == origin && observe_apex(&mut out, rtype, r) {
             continue;
         }
+        if rtype == RecordType::Soa {
+            skipped.insert(skip(
+                "an SOA below the apex: Route 53 keeps one SOA, its own, at the apex".into(),
+            ));
+            continue;
+        }
         if name == origin && rtype == RecordType::Cname {
             skipped.insert(skip(
                 "a CNAME at the apex needs a decision: Route 53 cannot serve it; declare an alias record for the apex in spec.records".into(),
