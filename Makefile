@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := eval "$$(scripts/test-env env)" && eval "$$(scripts/dns-world env)"
 ENV_KUBE := eval "$$(scripts/test-env env)"
 
-.PHONY: vocabulary demo test test-kube test-kube-oldest test-faults replay replay-rules test-packaging test-env test-env-down lint audit crd bench
+.PHONY: fuzz vocabulary demo test test-kube test-kube-oldest test-faults replay replay-rules test-packaging test-env test-env-down lint audit crd bench
 
 ## The main job on local defaults: every stand-in up, a whole migration of example.com run
 ## end to end (import, verify, gate, approval, switch, soak, completion), phases printed.
@@ -120,3 +120,19 @@ test-env-down:
 ## src/api/vocabulary.rs; tests/vocabulary.rs fails while they differ.
 vocabulary:
 	ZS_BLESS=1 cargo test --quiet --test vocabulary
+
+## Each fuzz target of fuzz/ for FUZZ_SECONDS (default 60), starting from its committed corpus
+## (fuzz/README.md). Needs the nightly toolchain; installs cargo-fuzz when missing. A failure
+## stops it and leaves the input in fuzz/artifacts/TARGET/. New corpus entries go to
+## fuzz/target/corpus/ (ignored by git), never into the committed corpus.
+FUZZ_TARGETS := zone_file record_value spec dns_message
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	cargo +nightly fuzz build -s none
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/target/corpus/$$t && \
+	  cargo +nightly fuzz run -s none $$t fuzz/target/corpus/$$t fuzz/corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=30 -print_final_stats=1 || exit 1; \
+	done

@@ -10,6 +10,10 @@ pub mod cli;
 pub mod clock;
 pub mod controller;
 pub mod dns;
+/// The properties checked by the fuzz targets of `fuzz/`; not part of the operator's API.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod leader;
 pub mod plan;
 pub mod ports;

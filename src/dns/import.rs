@@ -47,6 +47,12 @@ pub fn import(origin: &str, records: &[Record]) -> Imported {
         if name == origin && observe_apex(&mut out, rtype, r) {
             continue;
         }
+        if rtype == RecordType::Soa {
+            skipped.insert(skip(
+                "an SOA below the apex: Route 53 keeps one SOA, its own, at the apex".into(),
+            ));
+            continue;
+        }
         if name == origin && rtype == RecordType::Cname {
             skipped.insert(skip(
                 "a CNAME at the apex needs a decision: Route 53 cannot serve it; declare an alias record for the apex in spec.records".into(),
@@ -61,9 +67,10 @@ pub fn import(origin: &str, records: &[Record]) -> Imported {
             }
         };
         let key = RecordKey::new(name.clone(), rtype, None);
-        let entry = values.entry(key).or_insert((r.ttl(), Vec::new()));
+        let ttl = carried_ttl(r.ttl());
+        let entry = values.entry(key).or_insert((ttl, Vec::new()));
         // An RRset has one TTL; where a zone file gives several, resolvers see the lowest.
-        entry.0 = entry.0.min(r.ttl());
+        entry.0 = entry.0.min(ttl);
         entry.1.push(value);
     }
     for (key, (ttl, mut vals)) in values {
@@ -83,6 +90,16 @@ pub fn import(origin: &str, records: &[Record]) -> Imported {
     out.apex_ns.sort();
     out.skipped = skipped.into_iter().collect();
     out
+}
+
+/// The TTL to carry: a TTL with its top bit set is read as 0, as RFC 2181 (section 8) has
+/// resolvers read it, so what users saw is kept and Route 53 (at most 2^31 - 1) accepts it.
+fn carried_ttl(ttl: u32) -> u32 {
+    if ttl > i32::MAX.unsigned_abs() {
+        0
+    } else {
+        ttl
+    }
 }
 
 /// The type Route 53 will serve the record as, or why it is not carried.
@@ -143,12 +160,16 @@ fn type_mnemonic(t: hickory_proto::rr::RecordType) -> String {
 pub fn presentation(rtype: RecordType, data: &RData) -> Result<String, String> {
     match data {
         // Character strings go byte for byte, so escapes and non-UTF-8 survive.
-        RData::TXT(txt) => Ok(txt
-            .txt_data()
-            .iter()
-            .map(|s| quote(s))
-            .collect::<Vec<_>>()
-            .join(" ")),
+        // and through the normaliser, which cuts strings longer than DNS allows (a zone file
+        // can hold them) into 255-byte pieces as a value written by a user is cut.
+        RData::TXT(txt) => normalize_value(
+            rtype,
+            &txt.txt_data()
+                .iter()
+                .map(|s| quote(s))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         RData::CAA(caa) => {
             let text = caa.to_string();
             normalize_value(rtype, &text)

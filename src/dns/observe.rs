@@ -249,7 +249,7 @@ pub async fn parent_delegation(
 }
 
 /// An NS set and its TTL, as one parent server serves it.
-type Delegation = (Vec<String>, u32);
+pub(crate) type Delegation = (Vec<String>, u32);
 
 /// The NS set and its TTL one parent server serves for `origin`.
 async fn delegation_at(
@@ -265,6 +265,12 @@ async fn delegation_at(
             )))
         }
     };
+    Ok(delegation_from(&records))
+}
+
+/// The NS set (normalised, sorted, each name once) and its TTL (the lowest) in a parent's
+/// answer; records of other types are ignored.
+pub(crate) fn delegation_from(records: &[Record]) -> Delegation {
     let ttl = records.iter().map(Record::ttl).min().unwrap_or(0);
     let mut nameservers: Vec<String> = records
         .iter()
@@ -275,7 +281,7 @@ async fn delegation_at(
         .collect();
     nameservers.sort();
     nameservers.dedup();
-    Ok((nameservers, ttl))
+    (nameservers, ttl)
 }
 
 /// The apex NS set that a zone's own nameservers serve, normalised and sorted.

@@ -3,7 +3,7 @@
 
 use super::DnsError;
 use hickory_client::client::Client;
-use hickory_proto::op::{Query, ResponseCode};
+use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::runtime::TokioRuntimeProvider;
 use hickory_proto::tcp::TcpClientStream;
@@ -97,32 +97,43 @@ impl Authorities {
                         continue;
                     }
                 };
-            let authority_ns: Vec<Record> = resp
-                .name_servers()
-                .iter()
-                .filter(|r| r.record_type() == RecordType::NS)
-                .cloned()
-                .collect();
-            match resp.response_code() {
-                ResponseCode::NoError if resp.authoritative() => {
-                    let want: Vec<Record> = resp
-                        .answers()
-                        .iter()
-                        .filter(|r| r.record_type() == rtype && r.name() == &qname)
-                        .cloned()
-                        .collect();
-                    return Ok(Answer::Authoritative(want));
-                }
-                ResponseCode::NXDomain if resp.authoritative() => return Ok(Answer::NxDomain),
-                ResponseCode::NoError if !authority_ns.is_empty() && resp.answers().is_empty() => {
-                    return Ok(Answer::Referral(authority_ns));
-                }
-                ResponseCode::NoError => failures.push(format!(
-                    "{addr}: answered without authority (aa flag not set)"
-                )),
-                other => failures.push(format!("{addr}: {other}")),
+            match read_response(&resp, &qname, rtype) {
+                Ok(answer) => return Ok(answer),
+                Err(why) => failures.push(format!("{addr}: {why}")),
             }
         }
         Err(DnsError::Unreachable(failures.join("; ")))
+    }
+}
+
+/// Reads a server's response to the question (`qname`, `rtype`): an authoritative answer (only
+/// the records of that name and type), an NXDOMAIN, a referral, or what the server did instead.
+pub(crate) fn read_response(
+    resp: &Message,
+    qname: &Name,
+    rtype: RecordType,
+) -> Result<Answer, String> {
+    let authority_ns: Vec<Record> = resp
+        .name_servers()
+        .iter()
+        .filter(|r| r.record_type() == RecordType::NS)
+        .cloned()
+        .collect();
+    match resp.response_code() {
+        ResponseCode::NoError if resp.authoritative() => {
+            let want: Vec<Record> = resp
+                .answers()
+                .iter()
+                .filter(|r| r.record_type() == rtype && r.name() == qname)
+                .cloned()
+                .collect();
+            Ok(Answer::Authoritative(want))
+        }
+        ResponseCode::NXDomain if resp.authoritative() => Ok(Answer::NxDomain),
+        ResponseCode::NoError if !authority_ns.is_empty() && resp.answers().is_empty() => {
+            Ok(Answer::Referral(authority_ns))
+        }
+        ResponseCode::NoError => Err("answered without authority (aa flag not set)".into()),
+        other => Err(other.to_string()),
     }
 }

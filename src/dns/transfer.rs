@@ -5,7 +5,7 @@ use futures::StreamExt;
 use hickory_client::client::{Client, ClientHandle};
 use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
 use hickory_proto::dnssec::tsig::TSigner;
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, Record};
 use hickory_proto::runtime::TokioRuntimeProvider;
 use hickory_proto::tcp::TcpClientStream;
@@ -80,13 +80,7 @@ pub async fn axfr(
     let bg = tokio::spawn(bg);
     let zone = Name::from_str(origin).map_err(|e| unreachable(format!("zone name: {e}")))?;
     let mut responses = client.zone_transfer(zone, None);
-    let mut records = Vec::new();
-    // The serial of the opening SOA; the transfer is whole only when an SOA of the same
-    // serial closes it (RFC 5936 2.2). hickory's stream ends quietly on a closed connection
-    // and takes any SOA as the closing one, so both are checked here.
-    let mut opened: Option<u32> = None;
-    let mut closed = false;
-    let mut answered = false;
+    let mut received = Received::default();
     let incomplete = |message: String| TransferError::Incomplete { server, message };
     let result = async {
         while let Some(resp) = responses.next().await {
@@ -103,59 +97,108 @@ pub async fn axfr(
                         };
                     }
                 }
-                if opened.is_some() {
+                if received.opened() {
                     incomplete(text)
                 } else {
                     unreachable(text)
                 }
             })?;
-            answered = true;
-            if resp.response_code() != ResponseCode::NoError {
-                return Err(TransferError::Refused {
-                    server,
-                    rcode: resp.response_code().to_string(),
-                });
-            }
-            for r in resp.answers() {
-                if closed {
-                    return Err(incomplete("records after the closing SOA".into()));
-                }
-                let serial = r.data().as_soa().map(|soa| soa.serial());
-                match (opened, serial) {
-                    (None, Some(s)) => opened = Some(s),
-                    (None, None) => {
-                        return Err(incomplete("the transfer does not open with an SOA".into()))
-                    }
-                    (Some(first), Some(last)) if first == last => {
-                        closed = true;
-                        continue;
-                    }
-                    (Some(first), Some(last)) => {
-                        return Err(incomplete(format!(
-                            "the zone changed while it was sent: serial {first}, then {last}"
-                        )))
-                    }
-                    (Some(_), None) => {}
-                }
-                records.push(r.clone());
-            }
-            if closed {
+            if received.push(&resp).map_err(|g| g.into_error(server))? {
                 break;
             }
         }
-        match (opened, closed) {
-            (None, _) if !answered => Err(unreachable("no answer".into())),
-            (None, _) => Err(TransferError::Refused {
-                server,
-                rcode: "empty transfer (no SOA)".into(),
-            }),
-            (Some(serial), false) => Err(incomplete(format!(
-                "the connection ended before the closing SOA of serial {serial}"
-            ))),
-            (Some(_), true) => Ok(()),
-        }
+        received.finish().map_err(|g| g.into_error(server))
     }
     .await;
     bg.abort();
-    result.map(|()| records)
+    result
+}
+
+/// The records of a zone transfer, gathered from its responses as they arrive: every answer
+/// kept in order, the SOA once. The serial of the opening SOA is kept: the transfer is whole
+/// only when an SOA of the same serial closes it (RFC 5936 2.2). hickory's stream ends quietly
+/// on a closed connection and takes any SOA as the closing one, so both are checked here.
+#[derive(Debug, Default)]
+pub(crate) struct Received {
+    records: Vec<Record>,
+    opened: Option<u32>,
+    closed: bool,
+    answered: bool,
+}
+
+/// Why the responses gathered are no zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Gap {
+    /// The server refused, with this response code.
+    Refused(String),
+    /// Cut off, or the zone changed while it was sent.
+    Incomplete(String),
+    /// No response at all.
+    NoAnswer,
+}
+
+impl Gap {
+    fn into_error(self, server: SocketAddr) -> TransferError {
+        match self {
+            Gap::Refused(rcode) => TransferError::Refused { server, rcode },
+            Gap::Incomplete(message) => TransferError::Incomplete { server, message },
+            Gap::NoAnswer => TransferError::Unreachable {
+                server,
+                message: "no answer".into(),
+            },
+        }
+    }
+}
+
+impl Received {
+    /// Whether an opening SOA arrived.
+    pub(crate) fn opened(&self) -> bool {
+        self.opened.is_some()
+    }
+
+    /// Takes one response of the transfer; whether it closed the transfer.
+    pub(crate) fn push(&mut self, resp: &Message) -> Result<bool, Gap> {
+        self.answered = true;
+        if resp.response_code() != ResponseCode::NoError {
+            return Err(Gap::Refused(resp.response_code().to_string()));
+        }
+        for r in resp.answers() {
+            if self.closed {
+                return Err(Gap::Incomplete("records after the closing SOA".into()));
+            }
+            let serial = r.data().as_soa().map(|soa| soa.serial());
+            match (self.opened, serial) {
+                (None, Some(s)) => self.opened = Some(s),
+                (None, None) => {
+                    return Err(Gap::Incomplete(
+                        "the transfer does not open with an SOA".into(),
+                    ))
+                }
+                (Some(first), Some(last)) if first == last => {
+                    self.closed = true;
+                    continue;
+                }
+                (Some(first), Some(last)) => {
+                    return Err(Gap::Incomplete(format!(
+                        "the zone changed while it was sent: serial {first}, then {last}"
+                    )))
+                }
+                (Some(_), None) => {}
+            }
+            self.records.push(r.clone());
+        }
+        Ok(self.closed)
+    }
+
+    /// The zone's records, or why the responses are no zone.
+    pub(crate) fn finish(self) -> Result<Vec<Record>, Gap> {
+        match (self.opened, self.closed) {
+            (None, _) if !self.answered => Err(Gap::NoAnswer),
+            (None, _) => Err(Gap::Refused("empty transfer (no SOA)".into())),
+            (Some(serial), false) => Err(Gap::Incomplete(format!(
+                "the connection ended before the closing SOA of serial {serial}"
+            ))),
+            (Some(_), true) => Ok(self.records),
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub async fn ask_source(
         .await
 }
 
-fn to_view(rtype: RecordType, records: &[hickory_proto::rr::Record]) -> SourceView {
+pub(crate) fn to_view(rtype: RecordType, records: &[hickory_proto::rr::Record]) -> SourceView {
     let mut values: Vec<String> = records
         .iter()
         .map(|r| presentation(rtype, r.data()).unwrap_or_else(|_| r.data().to_string()))

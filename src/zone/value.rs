@@ -148,16 +148,112 @@ fn svcb(v: &str) -> Result<String, String> {
         number::<u16>(&t[0].text, "priority")?,
         normalize_target(&t[1].text)?
     );
-    for p in &t[2..] {
+    // The parameters are read from the text itself: a value may be quoted (`alpn="h2,h3"`,
+    // one parameter, spaces included), which the tokens above would split in two.
+    let mut rest = v.trim_start();
+    for _ in 0..2 {
+        rest = rest.trim_start_matches(|c: char| !c.is_ascii_whitespace());
+        rest = rest.trim_start();
+    }
+    let head = &v.trim_start()[..v.trim_start().len() - rest.len()];
+    if head.contains('"') {
+        return Err(format!(
+            "{v:?}: the priority and target of an SVCB value are written without quotes"
+        ));
+    }
+    for (key, value) in svc_params(rest).map_err(|p| format!("{v:?}: {p}"))? {
         out.push(' ');
-        // Keys are case-insensitive; values are kept as written.
-        match p.text.split_once('=') {
-            Some((k, val)) => {
-                out.push_str(&k.to_ascii_lowercase());
+        // Keys are case-insensitive; values are kept, quoted only where they must be.
+        out.push_str(&key.to_ascii_lowercase());
+        match value {
+            None => {}
+            Some(SvcValue::Bare(text)) => {
                 out.push('=');
-                out.push_str(val);
+                out.push_str(&text);
             }
-            None => out.push_str(&p.text.to_ascii_lowercase()),
+            Some(SvcValue::Quoted(bytes)) => {
+                out.push('=');
+                let plain = !bytes.is_empty()
+                    && bytes
+                        .iter()
+                        .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\'));
+                if plain {
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                } else {
+                    out.push_str(&quote(&bytes));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An SVCB parameter's value: as written (escapes kept), or a quoted string, decoded.
+enum SvcValue {
+    Bare(String),
+    Quoted(Vec<u8>),
+}
+
+/// The `key`, `key=value` and `key="quoted value"` parameters of an SVCB or HTTPS value.
+fn svc_params(text: &str) -> Result<Vec<(String, Option<SvcValue>)>, String> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' {
+            i += 1;
+        }
+        let key = text[start..i].to_string();
+        if b.get(i) != Some(&b'=') {
+            out.push((key, None));
+            continue;
+        }
+        i += 1;
+        if b.get(i) == Some(&b'"') {
+            i += 1;
+            let mut bytes = Vec::new();
+            loop {
+                match b.get(i) {
+                    None => {
+                        return Err(format!(
+                            "the value of {key} is an unterminated quoted string"
+                        ))
+                    }
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') => {
+                        let (byte, used) = unescape(&b[i + 1..]).ok_or_else(|| {
+                            format!("the value of {key} ends in a lone backslash")
+                        })?;
+                        bytes.push(byte);
+                        i += 1 + used;
+                    }
+                    Some(&c) => {
+                        bytes.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            out.push((key, Some(SvcValue::Quoted(bytes))));
+        } else {
+            let start = i;
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                // An escaped character (`\ `) belongs to the value.
+                if b[i] == b'\\' {
+                    i += 1;
+                }
+                i += text[i..].chars().next().map_or(1, char::len_utf8);
+            }
+            let end = i.min(b.len());
+            i = end;
+            out.push((key, Some(SvcValue::Bare(text[start..end].to_string()))));
         }
     }
     Ok(out)
@@ -415,6 +511,15 @@ mod tests {
         assert_eq!(
             normalize_value(Https, "1 . ALPN=h2,h3").unwrap(),
             "1 . alpn=h2,h3"
+        );
+        // A quoted value is one parameter: quotes go where they are needed, and only there.
+        assert_eq!(
+            normalize_value(Https, "1 . alpn=\"h2,h3\" port=443").unwrap(),
+            "1 . alpn=h2,h3 port=443"
+        );
+        assert_eq!(
+            normalize_value(Svcb, "1 svc.example.com. key65000=\"a b\"").unwrap(),
+            "1 svc.example.com. key65000=\"a b\""
         );
     }
 }
