@@ -67,11 +67,12 @@ pub const RECORD_TYPES: &[&str] = &[
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HostedZoneMigrationSpec {
-    /// The domain to move, without a trailing dot, e.g. `example.com`. Immutable.
+    /// The domain to move, without a trailing dot, e.g. `example.com` (a TLD and an RFC 2317
+    /// classless name such as `0/25.2.0.192.in-addr.arpa` are domains too). Immutable.
     #[schemars(regex(
-        pattern = r"^([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?\.)+[a-zA-Z0-9-]{2,63}\.?$"
+        pattern = r"^([a-zA-Z0-9_/]([a-zA-Z0-9_/-]{0,61}[a-zA-Z0-9_/])?\.)*[a-zA-Z0-9-]{2,63}\.?$"
     ))]
-    #[schemars(length(min = 3, max = 253))]
+    #[schemars(length(min = 2, max = 253))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("domain is immutable: create a new HostedZoneMigration to move another domain"))]
     pub domain: String,
 

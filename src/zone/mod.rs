@@ -6,6 +6,7 @@
 mod diff;
 mod imported;
 mod name;
+pub(crate) use name::push_label;
 mod spec;
 mod value;
 

@@ -57,6 +57,19 @@ pub fn normalize_target(name: &str) -> Result<String, String> {
     canonical(&abs)
 }
 
+/// Appends a label in zoneshift's form: lowercase, letters, digits, `-` and `_` as they are,
+/// every other byte as `\ooo` octal.
+pub(crate) fn push_label(out: &mut String, label: &[u8]) {
+    for &b in label {
+        let b = b.to_ascii_lowercase();
+        if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\{b:03o}"));
+        }
+    }
+}
+
 /// Canonicalises an absolute name (ending in an unescaped dot).
 fn canonical(abs: &str) -> Result<String, String> {
     let ascii = if abs.is_ascii() {
@@ -84,14 +97,7 @@ fn canonical(abs: &str) -> Result<String, String> {
             }
             out.push('*');
         } else {
-            for &b in label {
-                let b = b.to_ascii_lowercase();
-                if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' {
-                    out.push(b as char);
-                } else {
-                    out.push_str(&format!("\\{b:03o}"));
-                }
-            }
+            push_label(&mut out, label);
         }
         out.push('.');
     }

@@ -121,6 +121,10 @@ reject_all() {
   policy: {mode: UpsertOnly, maxDeletePercent: 100}
   cutover: {mode: Route53Domains, loweredNameserverTtl: 60, finalNameserverTtl: 86400, minimumSoak: 1h30m}" >"$WORK/good.yaml"
   check "a valid manifest is accepted (the base of the bad ones)" kubectl apply -n "$REJECT_NS" -f "$WORK/good.yaml" -o name
+  hzm tld "  domain: io" >"$WORK/tld.yaml"
+  check "a top-level domain is a domain (Route 53 hosts it)" kubectl apply -n "$REJECT_NS" --dry-run=server -f "$WORK/tld.yaml" -o name
+  hzm classless "  domain: 0/25.2.0.192.in-addr.arpa" >"$WORK/classless.yaml"
+  check "an RFC 2317 classless reverse zone is a domain" kubectl apply -n "$REJECT_NS" --dry-run=server -f "$WORK/classless.yaml" -o name
   hzm a "  domain: 'not a domain!'" | reject "malformed domain" "spec.domain"
   hzm a "  domain: example..com" | reject "empty label in the domain" "spec.domain"
   hzm a "  domain: $(printf 'a%.0s' {1..250}).com" | reject "domain longer than 253 characters" "spec.domain"

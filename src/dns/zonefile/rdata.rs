@@ -61,14 +61,7 @@ pub fn absolute_name(raw: &str, origin: &str) -> Result<String, String> {
         if l.as_slice() == b"*" {
             out.push('*');
         } else {
-            for &b in l {
-                let b = b.to_ascii_lowercase();
-                if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' {
-                    out.push(b as char);
-                } else {
-                    out.push_str(&format!("\\{b:03o}"));
-                }
-            }
+            crate::zone::push_label(&mut out, l);
         }
         out.push('.');
     }
