@@ -305,7 +305,7 @@ impl Step<'_> {
                 cut.source_ns_updated_at = Some(crate::plan::time::stamp(self.now));
                 cut.source_ns_update_error = None;
                 let note = format!(
-                    "{server} accepted the update of the old provider's apex NS records to {}.",
+                    "{server} accepted the update of the old provider's apex NS records to: {}",
                     ns.join(", ")
                 );
                 events::normal(

@@ -31,8 +31,8 @@ pub fn replace_apex_ns(
         return Err("no nameservers to set".into());
     }
     let mut message = Message::new();
+    // No id: the client gives every message a random unused one as it sends it.
     message
-        .set_id(rand_id())
         .set_message_type(MessageType::Query)
         .set_op_code(OpCode::Update)
         .set_recursion_desired(false);
@@ -61,15 +61,6 @@ pub fn replace_apex_ns(
         }
     }
     Ok(message)
-}
-
-fn rand_id() -> u16 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (nanos ^ (nanos >> 16)) as u16
 }
 
 /// Sends the update to `server`, signed with `key`; the server's refusal in its words.
