@@ -19,7 +19,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParam
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use zoneshift::api::*;
@@ -187,26 +187,6 @@ fn cloudflare(domain: &str, records: Vec<Value>, by_id: Option<&str>) -> Case {
 
 fn cf(name: &str, t: &str, content: &str) -> Value {
     json!({ "name": name, "type": t, "content": content, "ttl": 300 })
-}
-
-/// One request to the Cloudflare stand-in's admin endpoint.
-fn cf_admin(method: &str, path: &str, body: Option<Value>) -> Value {
-    let base = std::env::var("ZS_CLOUDFLARE_ADMIN").expect("ZS_CLOUDFLARE_ADMIN is not set");
-    let rest = base.strip_prefix("http://").expect("http");
-    let (host, prefix) = rest.split_once('/').expect("path");
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut s = std::net::TcpStream::connect(host).expect("stand-in");
-    write!(
-        s,
-        "{method} /{prefix}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let (head, body) = out.split_once("\r\n\r\n").expect("answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "{method} {path}: {head}");
-    serde_json::from_str(body).expect("json")
 }
 
 /// `nsupdate` against test-env's BIND (the TSIG key signs it).
@@ -620,10 +600,10 @@ async fn prepare(case: &mut Case, domain: &str) {
             case.obj.spec.hosted_zone.id = Some(zone.id.trim_start_matches("/hostedzone/").into());
         }
         Some(Setup::Cloudflare(records)) => {
-            let zone = cf_admin("POST", "/zones", Some(json!({ "name": domain })));
+            let zone = common::cloudflare_admin("POST", "/zones", Some(json!({ "name": domain })));
             let id = zone["id"].as_str().expect("id").to_string();
             let token = format!("tok-{id}");
-            cf_admin(
+            common::cloudflare_admin(
                 "POST",
                 "/tokens",
                 Some(json!({ "token": token, "zones": [id] })),
@@ -641,7 +621,7 @@ async fn prepare(case: &mut Case, domain: &str) {
                         r
                     })
                     .collect();
-                cf_admin(
+                common::cloudflare_admin(
                     "POST",
                     &format!("/zones/{id}/records"),
                     Some(json!(records)),

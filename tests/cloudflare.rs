@@ -7,12 +7,12 @@
 
 mod common;
 
+use common::cloudflare_admin;
 use common::world::*;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use zoneshift::api::*;
 use zoneshift::source::cloudflare::{self, CloudflareApi, Lister, ZoneRef};
@@ -23,42 +23,18 @@ fn api_url() -> String {
         .expect("ZS_CLOUDFLARE_API_URL is not set: run scripts/test-env up and eval its env")
 }
 
-/// One request to the stand-in's admin endpoint (plain HTTP/1.1 over loopback).
-fn admin(method: &str, path: &str, body: Option<Value>) -> Value {
-    let base = std::env::var("ZS_CLOUDFLARE_ADMIN")
-        .expect("ZS_CLOUDFLARE_ADMIN is not set: run scripts/test-env up and eval its env");
-    let rest = base.strip_prefix("http://").unwrap();
-    let (host, prefix) = rest.split_once('/').unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "{method} /{prefix}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    assert!(
-        head.starts_with("HTTP/1.1 200"),
-        "{method} {path}: {head}\n{body}"
-    );
-    serde_json::from_str(body).unwrap()
-}
-
 /// A zone at the stand-in with a token scoped to it; (zone id, token).
 fn cf_zone(domain: &str, records: Vec<Value>) -> (String, String) {
-    let zone = admin("POST", "/zones", Some(json!({ "name": domain })));
+    let zone = cloudflare_admin("POST", "/zones", Some(json!({ "name": domain })));
     let id = zone["id"].as_str().unwrap().to_string();
     let token = format!("tok-{id}");
-    admin(
+    cloudflare_admin(
         "POST",
         "/tokens",
         Some(json!({ "token": token, "zones": [id] })),
     );
     for chunk in records.chunks(1000) {
-        admin("POST", &format!("/zones/{id}/records"), Some(json!(chunk)));
+        cloudflare_admin("POST", &format!("/zones/{id}/records"), Some(json!(chunk)));
     }
     (id, token)
 }
@@ -275,9 +251,9 @@ async fn a_change_at_cloudflare_reaches_route53_at_the_next_import() {
     let origin = format!("{d}.");
 
     // Someone changes the zone at Cloudflare during the migration.
-    let listed = admin("GET", "/stats", None);
+    let listed = cloudflare_admin("GET", "/stats", None);
     assert!(listed["requests"].as_u64().unwrap() > 0);
-    let stored = admin(
+    let stored = cloudflare_admin(
         "POST",
         &format!("/zones/{id}/records"),
         Some(json!([r(
@@ -288,12 +264,12 @@ async fn a_change_at_cloudflare_reaches_route53_at_the_next_import() {
     );
     assert_eq!(stored[0]["name"], json!(format!("new.{d}")));
     let ids = records_by_name(&id, &token).await;
-    admin(
+    cloudflare_admin(
         "PATCH",
         &format!("/zones/{id}/records/{}", ids[&format!("www.{d}")]),
         Some(json!({"content": "192.0.2.77"})),
     );
-    admin(
+    cloudflare_admin(
         "DELETE",
         &format!("/zones/{id}/records/{}", ids[&format!("old.{d}")]),
         None,
@@ -335,7 +311,7 @@ async fn a_revoked_token_is_a_clear_error_and_nothing_is_deleted() {
     assert_eq!(cond(&m, "RecordsSynced").status, "True");
     let before = w.records(&zone_id(&m), &d).await;
 
-    admin("DELETE", &format!("/tokens/{token}"), None);
+    cloudflare_admin("DELETE", &format!("/tokens/{token}"), None);
     w.clock
         .advance(zoneshift::plan::Timing::default().import_interval);
     let _ = w.reconcile("m").await;
@@ -371,8 +347,10 @@ async fn a_429_storm_is_waited_out() {
     let d = common::unique_domain("cf-storm");
     let (_, token) = cf_zone(&d, small_zone(&d));
     let w = world(&d, &token).await;
-    let before = admin("GET", "/stats", None)["throttled"].as_u64().unwrap();
-    admin(
+    let before = cloudflare_admin("GET", "/stats", None)["throttled"]
+        .as_u64()
+        .unwrap();
+    cloudflare_admin(
         "POST",
         "/throttle",
         Some(json!({"count": 4, "retry_after": 1, "token": token})),
@@ -381,7 +359,10 @@ async fn a_429_storm_is_waited_out() {
     let m = w.settle("m").await;
     let c = cond(&m, "RecordsSynced");
     assert_eq!(c.status, "True", "{c:?}");
-    let throttled = admin("GET", "/stats", None)["throttled"].as_u64().unwrap() - before;
+    let throttled = cloudflare_admin("GET", "/stats", None)["throttled"]
+        .as_u64()
+        .unwrap()
+        - before;
     assert!(throttled >= 4, "{throttled}");
     assert!(
         started.elapsed() >= Duration::from_secs(4),
@@ -399,7 +380,7 @@ async fn an_empty_zone_is_refused_and_nothing_is_deleted() {
     assert_eq!(cond(&m, "RecordsSynced").status, "True");
     let before = w.records(&zone_id(&m), &d).await;
 
-    admin("DELETE", &format!("/zones/{id}/records"), None);
+    cloudflare_admin("DELETE", &format!("/zones/{id}/records"), None);
     w.clock
         .advance(zoneshift::plan::Timing::default().import_interval);
     let _ = w.reconcile("m").await;
@@ -523,7 +504,7 @@ async fn server_errors_are_retried_then_reported_as_unreachable() {
     let origin = format!("{d}.");
     let zone = ZoneRef::Name(d.clone());
     // Two 503s: retried with backoff, the import succeeds.
-    admin(
+    cloudflare_admin(
         "POST",
         "/throttle",
         Some(json!({"count": 2, "status": 503, "token": token})),
@@ -531,7 +512,7 @@ async fn server_errors_are_retried_then_reported_as_unreachable() {
     let read = cloudflare::import(&lister, &zone, &origin).await.unwrap();
     assert_eq!(read.imported.sets.len(), 6);
     // More than the retries: SourceUnreachable, which the next pass tries again.
-    admin(
+    cloudflare_admin(
         "POST",
         "/throttle",
         Some(json!({"count": 10, "status": 502, "token": token})),
@@ -544,7 +525,7 @@ async fn server_errors_are_retried_then_reported_as_unreachable() {
         err.to_string().contains("HTTP 502 (tried 4 times)"),
         "{err}"
     );
-    admin(
+    cloudflare_admin(
         "POST",
         "/throttle",
         Some(json!({"count": 0, "token": token})),

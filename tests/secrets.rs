@@ -21,7 +21,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use zoneshift::api::HostedZoneMigration;
 
@@ -71,25 +70,6 @@ async fn namespace(client: &kube::Client, name: &str) {
     let obj: Namespace =
         serde_json::from_value(json!({ "metadata": { "name": name } })).expect("ns");
     let _ = ns.create(&PostParams::default(), &obj).await;
-}
-
-fn cf_admin(method: &str, path: &str, body: Option<Value>) -> Value {
-    let base = env("ZS_CLOUDFLARE_ADMIN");
-    let rest = base.strip_prefix("http://").expect("http");
-    let (host, prefix) = rest.split_once('/').expect("path");
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut s = std::net::TcpStream::connect(host).expect("stand-in");
-    write!(
-        s,
-        "{method} /{prefix}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let (head, body) = out.split_once("\r\n\r\n").expect("answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "{method} {path}: {head}");
-    serde_json::from_str(body).expect("json")
 }
 
 fn hzm(name: &str, spec: Value) -> Value {
@@ -210,14 +190,14 @@ async fn no_secret_reaches_a_log_line_an_event_or_the_status() {
 
     // The Cloudflare stand-in: a zone the canary token may read.
     let cf_domain = common::unique_domain("secrets-cf");
-    let zone = cf_admin("POST", "/zones", Some(json!({ "name": cf_domain })));
+    let zone = common::cloudflare_admin("POST", "/zones", Some(json!({ "name": cf_domain })));
     let zone_id = zone["id"].as_str().expect("id").to_string();
-    cf_admin(
+    common::cloudflare_admin(
         "POST",
         "/tokens",
         Some(json!({ "token": CF_TOKEN, "zones": [zone_id] })),
     );
-    cf_admin(
+    common::cloudflare_admin(
         "POST",
         &format!("/zones/{zone_id}/records"),
         Some(json!([

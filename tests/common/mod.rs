@@ -54,3 +54,32 @@ pub fn unique_domain(tag: &str) -> String {
         .unwrap_or(0);
     format!("{tag}-{}-{n}-{nanos}.example.com", std::process::id())
 }
+
+/// One request to the Cloudflare stand-in's admin endpoint (plain HTTP/1.1 over loopback).
+pub fn cloudflare_admin(
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let base = std::env::var("ZS_CLOUDFLARE_ADMIN")
+        .expect("ZS_CLOUDFLARE_ADMIN is not set: run scripts/test-env up and eval its env");
+    let rest = base.strip_prefix("http://").expect("an http:// URL");
+    let (host, prefix) = rest.split_once('/').expect("a path");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host).expect("the Cloudflare stand-in");
+    write!(
+        s,
+        "{method} /{prefix}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").expect("an answer");
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "{method} {path}: {head}\n{body}"
+    );
+    serde_json::from_str(body).expect("json")
+}
