@@ -93,6 +93,29 @@ pub struct PhaseLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DnsQueryLabels {
+    /// `authoritative` (a question to the old provider, Route 53's or the parent's servers),
+    /// `recursive` (to the resolver), `transfer` (an AXFR), `update` (an RFC 2136 UPDATE).
+    pub kind: &'static str,
+}
+
+/// DNS messages the process has sent, by kind: what observing the migrations costs the servers
+/// asked. Counted where the messages are sent (`crate::dns`), whichever context asks, so it is
+/// one family for the process, registered by every [`Metrics`].
+static DNS_QUERIES: std::sync::LazyLock<Family<DnsQueryLabels, Counter>> =
+    std::sync::LazyLock::new(Family::default);
+
+/// Counts one DNS message sent (see [`DnsQueryLabels`]).
+pub fn count_dns_query(kind: &'static str) {
+    DNS_QUERIES.get_or_create(&DnsQueryLabels { kind }).inc();
+}
+
+/// DNS messages of `kind` sent so far by this process.
+pub fn dns_queries(kind: &'static str) -> u64 {
+    DNS_QUERIES.get_or_create(&DnsQueryLabels { kind }).get()
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProbeLabels {
     pub probe: &'static str,
     pub outcome: &'static str,
@@ -140,70 +163,80 @@ impl Metrics {
             resync_rewrites: Family::default(),
             leader: Gauge::default(),
         };
-        r.register(
-            "reconciles",
-            "Reconciles by result (ok, error)",
-            m.reconciles.clone(),
-        );
-        r.register(
-            "reconcile_duration_seconds",
-            "Time one reconcile took",
-            m.reconcile_duration.clone(),
-        );
-        r.register(
-            "reconcile_errors",
-            "Failed reconciles by error category",
-            m.reconcile_errors.clone(),
-        );
-        r.register(
-            "route53_requests",
-            "Route 53 requests by operation and outcome (ok, throttled, retried, error)",
-            m.route53_requests.clone(),
-        );
-        r.register(
-            "records_desired",
-            "Record sets a migration wants in its zone",
-            m.records_desired.clone(),
-        );
-        r.register(
-            "records_in_sync",
-            "Desired record sets Route 53 holds as desired",
-            m.records_in_sync.clone(),
-        );
-        r.register(
-            "migration_phase",
-            "1 for the phase each migration is in",
-            m.phase.clone(),
-        );
-        r.register(
-            "gate_opens_in_seconds",
-            "Seconds until the time conditions of the cutover gate are met (0 once met)",
-            m.gate_opens_in.clone(),
-        );
-        r.register(
-            "old_provider_releasable_in_seconds",
-            "Seconds until the old provider may be released (0 once it may)",
-            m.releasable_in.clone(),
-        );
-        r.register(
-            "dns_probes",
-            "DNS observations by probe and outcome",
-            m.dns_probes.clone(),
-        );
-        r.register(
-            "resync_rewrites",
-            "Full syncs that wrote again record sets the previous sync wrote, the desired records unchanged (Warning event WritesEveryResync)",
-            m.resync_rewrites.clone(),
-        );
-        r.register(
-            "leader",
-            "1 while this replica holds the leader lease",
-            m.leader.clone(),
-        );
+        m.register(&mut r);
         Metrics {
             registry: Arc::new(r),
             ..m
         }
+    }
+
+    /// Registers every metric in `r`.
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "reconciles",
+            "Reconciles by result (ok, error)",
+            self.reconciles.clone(),
+        );
+        r.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took",
+            self.reconcile_duration.clone(),
+        );
+        r.register(
+            "reconcile_errors",
+            "Failed reconciles by error category",
+            self.reconcile_errors.clone(),
+        );
+        r.register(
+            "route53_requests",
+            "Route 53 requests by operation and outcome (ok, throttled, retried, error)",
+            self.route53_requests.clone(),
+        );
+        r.register(
+            "records_desired",
+            "Record sets a migration wants in its zone",
+            self.records_desired.clone(),
+        );
+        r.register(
+            "records_in_sync",
+            "Desired record sets Route 53 holds as desired",
+            self.records_in_sync.clone(),
+        );
+        r.register(
+            "migration_phase",
+            "1 for the phase each migration is in",
+            self.phase.clone(),
+        );
+        r.register(
+            "gate_opens_in_seconds",
+            "Seconds until the time conditions of the cutover gate are met (0 once met)",
+            self.gate_opens_in.clone(),
+        );
+        r.register(
+            "old_provider_releasable_in_seconds",
+            "Seconds until the old provider may be released (0 once it may)",
+            self.releasable_in.clone(),
+        );
+        r.register(
+            "dns_probes",
+            "DNS observations by probe and outcome",
+            self.dns_probes.clone(),
+        );
+        r.register(
+            "dns_queries",
+            "DNS messages sent by kind (authoritative, recursive, transfer, update)",
+            DNS_QUERIES.clone(),
+        );
+        r.register(
+            "resync_rewrites",
+            "Full syncs that wrote again record sets the previous sync wrote, the desired records unchanged (Warning event WritesEveryResync)",
+            self.resync_rewrites.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this replica holds the leader lease",
+            self.leader.clone(),
+        );
     }
 
     /// The metrics in Prometheus' text format.

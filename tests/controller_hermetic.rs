@@ -126,6 +126,42 @@ impl Hermetic {
         self.api.get("example-com").await.expect("get")
     }
 
+    /// The same world after `kubectl delete`: the object carries a deletionTimestamp and waits
+    /// for its finalizer. The fake deletes at once and refuses to set the timestamp on an
+    /// update, and a reconcile reads its resource from the API, so the object is carried into
+    /// a new fake API that starts with it marked; Route 53, DNS and the clock are the same.
+    async fn deleted(self) -> Hermetic {
+        let mut o = self.get().await;
+        o.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::now(),
+        ));
+        o.metadata.resource_version = None;
+        o.metadata.managed_fields = None;
+        let client = ClientBuilder::new()
+            .with_resource::<HostedZoneMigration>()
+            .with_status_subresource::<HostedZoneMigration>()
+            .with_resource::<Event>()
+            .with_object(o)
+            .build()
+            .await
+            .expect("fake client");
+        let mut ctx = Context::with_ports(
+            client.clone(),
+            self.ctx.aws.clone(),
+            Arc::new(self.clock.clone()),
+            self.ctx.timing,
+            "hermetic".into(),
+        );
+        ctx.source_port = self.ctx.source_port.clone();
+        ctx.dns_port = self.ctx.dns_port.clone();
+        Hermetic {
+            api: Api::namespaced(client.clone(), "dns"),
+            events: Api::namespaced(client, "dns"),
+            ctx: Arc::new(ctx),
+            ..self
+        }
+    }
+
     async fn reconcile(&self) -> kube::runtime::controller::Action {
         reconcile(Arc::new(self.get().await), self.ctx.clone())
             .await
@@ -403,12 +439,8 @@ async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
     assert_eq!(s.phase, Some(Phase::Propagating));
     let zone = s.hosted_zone_id.clone().expect("zone");
     let before = w.route53.records(&zone).len();
-    // kubectl delete: the object carries a deletionTimestamp (see tests/common/world.rs).
-    let mut o = w.get().await;
-    o.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        jiff::Timestamp::now(),
-    ));
-    let r = reconcile(Arc::new(o), w.ctx.clone()).await;
+    let w = w.deleted().await;
+    let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
     assert!(r.is_err(), "deletion is refused while delegated");
     assert_eq!(w.route53.records(&zone).len(), before, "nothing deleted");
     assert!(w.events().await.contains(&"DeletionBlocked".to_string()));

@@ -74,7 +74,9 @@ pub struct Args {
     #[arg(long, env = "ZS_DELEGATION_POLL_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     delegation_poll_interval: Duration,
 
-    /// How often the old provider is probed after the switch, until it may be released.
+    /// How often the old provider is looked at after the switch, until it may be released:
+    /// each look asks every one of its addresses for the zone's SOA; every record set is asked
+    /// again when that SOA changes, and at least every --import-interval.
     #[arg(long, env = "ZS_SOURCE_PROBE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     source_probe_interval: Duration,
 

@@ -24,7 +24,9 @@ pub(super) async fn apply(
     };
     let obj = &first_status(obj, api, ctx).await?;
     if let Some(wait) = cutover::cutover_only(obj, ctx) {
-        return cutover::cutover_pass(obj, api, ctx, &aws, wait).await;
+        if !source::soak_changed(obj, ctx).await {
+            return cutover::cutover_pass(obj, api, ctx, &aws, wait).await;
+        }
     }
     let prev = obj.status.clone().unwrap_or_default();
     let (outcome, pass, source) = observe_and_sync(obj, ctx, &aws).await;
@@ -145,11 +147,13 @@ async fn observe_and_sync(
     } else {
         obj.spec.policy.mode
     };
+    let started = std::time::Instant::now();
     let read = if switch_seen {
         Ok(None)
     } else {
         source::read(obj, ctx).await
     };
+    let import_ms = started.elapsed().as_millis() as u64;
     let read = match read {
         Err(e) => {
             let outcome = SyncOutcome::SourceFailed {
@@ -172,7 +176,10 @@ async fn observe_and_sync(
         // Verification reads the listed zone until the migration is complete.
         may_trust_comparison: obj.spec.source.is_none() || phase == Phase::Completed,
     };
+    let started = std::time::Instant::now();
     let pass = records::sync(obj, ctx, aws, imported, options).await;
+    let sync_ms = started.elapsed().as_millis() as u64;
+    let started = std::time::Instant::now();
     let source = match &obj.spec.source {
         None => None,
         Some(_) => {
@@ -183,6 +190,9 @@ async fn observe_and_sync(
             })
         }
     };
+    let verify_ms = started.elapsed().as_millis() as u64;
+    // Each step's wall time, the wait for the Route 53 request budget included in sync_ms.
+    tracing::info!(name = %obj.metadata.name.as_deref().unwrap_or_default(), import_ms, sync_ms, verify_ms, batches = pass.batches.len(), "full pass");
     (pass.outcome.clone(), pass, source)
 }
 

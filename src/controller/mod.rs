@@ -37,6 +37,8 @@ pub use crate::dns::Settings as DnsSettings;
 
 /// The finalizer that keeps a resource until its Route 53 state is dealt with.
 pub const FINALIZER: &str = "zoneshift.io/cleanup";
+/// The annotation `kubectl apply` keeps the last applied manifest in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// The one field manager all of zoneshift's writes use.
 pub const FIELD_MANAGER: &str = "zoneshift";
 
@@ -80,6 +82,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// What each resource's last full pass wrote, to notice a sync that writes on every pass.
     rewrites: resync::Rewrites,
+    /// The old provider's SOA at each soak's last probe of every record set.
+    soak: source::SoakMemo,
 }
 
 impl Context {
@@ -128,6 +132,7 @@ impl Context {
             roles: tokio::sync::Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             rewrites: resync::Rewrites::default(),
+            soak: source::SoakMemo::default(),
         }
     }
 
@@ -237,6 +242,15 @@ pub async fn run(
     let synced = readiness.cache_synced.clone();
     let changes = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        // The cache keeps what schedules a reconcile, not the records: a resource's records,
+        // the field managers and the copy of the whole spec `kubectl apply` leaves in an
+        // annotation are each as large as the zone, and held for every resource for the life
+        // of the process. Each reconcile reads its resource whole (`reconcile`).
+        .modify(|obj| {
+            obj.managed_fields_mut().clear();
+            obj.annotations_mut().remove(LAST_APPLIED);
+            obj.spec.records = Vec::new();
+        })
         .reflect(writer)
         .inspect(move |event| {
             if matches!(event, Ok(watcher::Event::InitDone))
@@ -275,6 +289,13 @@ pub async fn reconcile(obj: Arc<HostedZoneMigration>, ctx: Arc<Context>) -> Resu
     let api: Api<HostedZoneMigration> = Api::namespaced(ctx.client.clone(), &ns);
     let key = format!("{ns}/{}", obj.name_any());
     let name = obj.name_any();
+    // The cache holds the resource without its records (`run`): it is read whole here, so a
+    // pass also never acts on a status older than its own last write.
+    let obj = match api.get_opt(&name).await {
+        Ok(Some(o)) => Arc::new(o),
+        Ok(None) => return Ok(Action::await_change()),
+        Err(e) => return Err(e.into()),
+    };
     let span = tracing::info_span!("reconcile", name = %name, namespace = %ns);
     let started = std::time::Instant::now();
     let res = finalizer(&api, FINALIZER, obj, |event| async {
@@ -285,6 +306,7 @@ pub async fn reconcile(obj: Arc<HostedZoneMigration>, ctx: Arc<Context>) -> Resu
                 if done.is_ok() {
                     ctx.metrics.forget(&ns, &name);
                     ctx.rewrites.forget(&o.uid().unwrap_or_default());
+                    ctx.soak.forget(&o.uid().unwrap_or_default());
                 }
                 done
             }

@@ -155,7 +155,8 @@ pub(super) async fn verify(
 
 /// During the soak every server of the old provider is asked on its own, IPv4 and IPv6: the
 /// ones `spec.source.nameservers` names and those of the delegation before the switch. One
-/// that stops answering as Route 53 does is the outage, whatever the others answer.
+/// that stops answering as Route 53 does is the outage, whatever the others answer. The SOA
+/// each served before the record sets were asked is remembered (see [`SoakMemo`]).
 async fn probe_every_server(
     obj: &HostedZoneMigration,
     ctx: &Context,
@@ -165,30 +166,11 @@ async fn probe_every_server(
     origin: &str,
 ) -> Verification {
     let source = ctx.source();
-    let named = obj
-        .spec
-        .source
-        .as_ref()
-        .map(|s| s.nameservers.clone())
-        .unwrap_or_default();
-    let mut servers = Vec::new();
-    let mut failures = Vec::new();
-    match source.addresses(&named).await {
-        Ok(a) => servers.extend(a),
-        Err(e) => failures.push(format!("spec.source.nameservers: {e}")),
-    }
-    let previous = obj.status.as_ref().and_then(|s| s.cutover.as_ref());
-    for host in previous
-        .map(|c| c.previous_nameservers.clone())
-        .unwrap_or_default()
-    {
-        match ctx.observer().addresses(&host).await {
-            Ok(a) => servers.extend(a),
-            Err(e) => failures.push(format!("{host}: {e}")),
-        }
-    }
-    servers.sort();
-    servers.dedup();
+    let (servers, failures) = soak_servers(obj, ctx).await;
+    let soa = match failures.is_empty() {
+        true => soa_of(ctx, &servers, origin).await,
+        false => None,
+    };
     let mut merged = verify::Comparison::default();
     for server in &servers {
         let answers = source.ask(std::slice::from_ref(server), asked).await;
@@ -208,7 +190,109 @@ async fn probe_every_server(
             .extend(c.unanswered.iter().map(|m| format!("{server}: {m}")));
     }
     merged.unanswered.extend(failures);
+    if let Some(uid) = obj.uid() {
+        ctx.soak.remember(&uid, soa);
+    }
     Verification::Compared(merged)
+}
+
+/// Every address the soak asks (`ip:port`), and what could not be resolved.
+async fn soak_servers(obj: &HostedZoneMigration, ctx: &Context) -> (Vec<String>, Vec<String>) {
+    let named = obj
+        .spec
+        .source
+        .as_ref()
+        .map(|s| s.nameservers.clone())
+        .unwrap_or_default();
+    let mut servers = Vec::new();
+    let mut failures = Vec::new();
+    match ctx.source().addresses(&named).await {
+        Ok(a) => servers.extend(a),
+        Err(e) => failures.push(format!("spec.source.nameservers: {e}")),
+    }
+    let previous = obj.status.as_ref().and_then(|s| s.cutover.as_ref());
+    for host in previous
+        .map(|c| c.previous_nameservers.clone())
+        .unwrap_or_default()
+    {
+        match ctx.observer().addresses(&host).await {
+            Ok(a) => servers.extend(a),
+            Err(e) => failures.push(format!("{host}: {e}")),
+        }
+    }
+    servers.sort();
+    servers.dedup();
+    (servers, failures)
+}
+
+/// The SOA each of `servers` serves for `origin`; `None` when one serves none or does not
+/// answer.
+async fn soa_of(ctx: &Context, servers: &[String], origin: &str) -> Option<Vec<(String, String)>> {
+    let source = ctx.source();
+    let question = [(origin.to_string(), zone::RecordType::Soa)];
+    let mut soa = Vec::with_capacity(servers.len());
+    for server in servers {
+        let answers = source.ask(std::slice::from_ref(server), &question).await;
+        match answers.into_values().next() {
+            Some(verify::SourceView::Records { values, .. }) if !values.is_empty() => {
+                soa.push((server.clone(), values.join(" ")))
+            }
+            _ => return None,
+        }
+    }
+    (!soa.is_empty()).then_some(soa)
+}
+
+/// True when the soak must ask every record set again now, before its interval: the old
+/// provider's servers no longer serve the SOA they served when the record sets were last
+/// asked (an edit or a wipe there changes the serial; a zone removed serves none), a server
+/// does not answer, or nothing is remembered. Always false outside the soak.
+pub(super) async fn soak_changed(obj: &HostedZoneMigration, ctx: &Context) -> bool {
+    let phase = obj.status.as_ref().and_then(|s| s.phase);
+    if phase != Some(Phase::Propagating) {
+        return false;
+    }
+    let (Some(uid), Ok(origin)) = (obj.uid(), zone::normalize_origin(&obj.spec.domain)) else {
+        return true;
+    };
+    let Some(before) = ctx.soak.get(&uid) else {
+        return true;
+    };
+    let (servers, failures) = soak_servers(obj, ctx).await;
+    if !failures.is_empty() {
+        return true;
+    }
+    soa_of(ctx, &servers, &origin).await.as_ref() != Some(&before)
+}
+
+/// The SOA every address of the old provider served when the soak last asked each of them
+/// every record set, per resource (by uid). While each still serves that SOA the zone there
+/// has not changed, so the soak asks every record set again only after `--import-interval`
+/// (an edit made without a new serial is found then): one query per address per look
+/// instead of one per record set per address. In memory only: after a restart, or a look
+/// that could not read every SOA, every record set is asked again.
+#[derive(Default)]
+pub struct SoakMemo(std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>);
+
+impl SoakMemo {
+    fn get(&self, uid: &str) -> Option<Vec<(String, String)>> {
+        let memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        memo.get(uid).cloned()
+    }
+
+    fn remember(&self, uid: &str, soa: Option<Vec<(String, String)>>) {
+        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match soa {
+            Some(soa) => memo.insert(uid.to_string(), soa),
+            None => memo.remove(uid),
+        };
+    }
+
+    /// Forgets a resource (deleted).
+    pub fn forget(&self, uid: &str) {
+        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        memo.remove(uid);
+    }
 }
 
 /// The (name, type) pairs the source serves differently by design (a proxied record answers

@@ -59,6 +59,7 @@ impl Resolver {
         let mut options = DnsRequestOptions::default();
         options.recursion_desired = true;
         let q = Query::query(qname.clone(), rtype);
+        crate::telemetry::count_dns_query("recursive");
         let resp =
             tokio::time::timeout(self.timeout, self.client.lookup(q, options).first_answer())
                 .await

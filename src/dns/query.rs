@@ -78,6 +78,7 @@ impl Authorities {
                 continue;
             };
             self.sent.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::count_dns_query("authoritative");
             let mut options = DnsRequestOptions::default();
             options.recursion_desired = false;
             options.use_edns = true;

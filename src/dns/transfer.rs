@@ -79,6 +79,7 @@ pub async fn axfr(
         .map_err(|e| unreachable(e.to_string()))?;
     let bg = tokio::spawn(bg);
     let zone = Name::from_str(origin).map_err(|e| unreachable(format!("zone name: {e}")))?;
+    crate::telemetry::count_dns_query("transfer");
     let mut responses = client.zone_transfer(zone, None);
     let mut received = Received::default();
     let incomplete = |message: String| TransferError::Incomplete { server, message };

@@ -78,6 +78,7 @@ pub async fn send(
         .await
         .map_err(|e| format!("{server}: {e}"))?;
     let bg = tokio::spawn(bg);
+    crate::telemetry::count_dns_query("update");
     let answer = tokio::time::timeout(timeout, client.send(message).next()).await;
     bg.abort();
     let response = match answer {
