@@ -8,7 +8,8 @@ Usage:
       them), list them in DIR/zones.conf, and send SIGHUP to the named of --named-pidfile when
       anything changed. moto gives every zone the same four nameservers and allows several
       zones of one name: the most recently created one is served, unless the file
-      PIN_DIR/route53-zone-<name> names the zone id to serve. DIR/synced is touched after each
+      PIN_DIR/route53-zone-<name> names the zone id to serve ("ENDPOINT ZONE-ID": that zone of
+      another moto, e.g. a test's own scripts/test-env, whatever the size). DIR/synced is touched after each
       successful pass (readiness). Only zones directly under the world's TLDs (--tlds) and
       with at most --max-records record sets are served: nothing else can be delegated to, and
       reading every zone of every test each second would keep moto busy.
@@ -114,18 +115,25 @@ def chosen_zones(r53, args, warned):
                 log(f"{name}: {count} record sets, more than --max-records {args.max_records}: not served")
             continue
         by_name.setdefault(name, []).append(z["Id"].split("/")[-1])
-    chosen = {}
+    chosen = {}  # name -> (endpoint, zone id); endpoint None: args.endpoint
+    for f in os.listdir(args.pin_dir):
+        # "ENDPOINT ZONE-ID": a zone of another moto (a test's own scripts/test-env).
+        fields = f.startswith("route53-zone-") and open(os.path.join(args.pin_dir, f)).read().split()
+        if fields and len(fields) == 2:
+            chosen[f[len("route53-zone-"):]] = (fields[0], fields[1].split("/")[-1])
     for name, ids in by_name.items():
+        if name in chosen:
+            continue
         pin = os.path.join(args.pin_dir, f"route53-zone-{name}")
         if os.path.exists(pin):
             want = open(pin).read().strip().split("/")[-1]
             if want in ids:
-                chosen[name] = want
+                chosen[name] = (None, want)
             elif (name, want) not in warned:
                 warned.add((name, want))
                 log(f"{pin} names {want}, which moto does not hold: {name} is not served")
             continue
-        chosen[name] = ids[-1]
+        chosen[name] = (None, ids[-1])
     return chosen
 
 
@@ -161,6 +169,7 @@ def sync(args):
     zones_dir = os.path.join(args.dir, "zones")
     os.makedirs(zones_dir, exist_ok=True)
     served = {}  # name -> zone id, to log what changes
+    others = {}  # endpoint -> client, for zones pinned to another moto
     warned = set()
     failing = False
     while True:
@@ -168,15 +177,17 @@ def sync(args):
         try:
             chosen = chosen_zones(r53, args, warned)
             changed = False
-            for name, zid in sorted(chosen.items()):
-                text = render(r53, zid, name)
+            for name, (endpoint, zid) in sorted(chosen.items()):
+                if endpoint and endpoint not in others:
+                    others[endpoint] = client("route53", endpoint)
+                text = render(others[endpoint] if endpoint else r53, zid, name)
                 path = os.path.join(zones_dir, f"{name}.zone")
                 if write_if_changed(path, text):
                     changed = True
                     check = subprocess.run(["named-checkzone", name, path], capture_output=True, text=True)
                     if check.returncode != 0:
                         log(f"{name}: zone {zid} does not load in BIND: {check.stdout.strip()}")
-                    was = served.get(name)
+                    was = served.get(name, (None, None))[1]
                     log(f"{name}: serving moto zone {zid}" + ("" if was in (None, zid) else f" instead of {was}")
                         + (" (changed)" if was == zid else ""))
             for f in os.listdir(zones_dir):
