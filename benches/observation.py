@@ -12,7 +12,7 @@ longer than the window), and Completed. The operator runs with its default inter
 `/metrics` is read every 2 s: zoneshift_dns_queries_total by kind (authoritative: the old
 provider, Route 53's and the parent's servers; recursive: the resolver; transfer: AXFR; update:
 RFC 2136) and zoneshift_route53_requests_total. Each interval between two reads is given to the
-phase the resource was in at its end.
+phase the resource was in at its start.
 
 The zone is the DNS world's example.com (8 record sets) with ZS_OBS_RECORDS more (TXT,
 `scripts/dns-world add-records`), removed again at the end (`restore-old-provider`).
@@ -157,18 +157,19 @@ spec:
                 pointer.write_text(zone + "\n")  # Route 53's nameservers serve this zone
             dns1, r531 = scrape()
             t1 = time.monotonic()
-            # Until the shadow is verified the one-off work (import, sync, verification) is
-            # counted apart from the waiting phases.
-            if state == "initial" and cond("ShadowVerified") == "True" and phase == "AwaitingCutover":
-                state = "AwaitingCutover"
-            elif state != "initial":
-                state = phase
+            # The interval since the last read belongs to the phase it started in; a read
+            # then decides the phase of the next one. Until the shadow is verified the one-off
+            # work (import, sync, verification) is counted apart from the waiting phases.
             p = per_phase[state]
             p["seconds"] += t1 - t0
             for k in KINDS:
                 p["dns"][k] += dns1.get(k, 0) - dns0.get(k, 0)
             p["r53"] += r531 - r530
             dns0, r530, t0 = dns1, r531, t1
+            if state == "initial" and cond("ShadowVerified") == "True" and phase == "AwaitingCutover":
+                state = "AwaitingCutover"
+            elif state != "initial":
+                state = phase
             if state not in entered:
                 entered[state] = t1
                 say(f"phase {state}")

@@ -216,5 +216,29 @@ async fn main() {
         });
         let full = reconcile_once(&api, &full_ctx, &r53).await;
         print_row(n, "re-sync, full", &full, format!("{min_pages} pg"));
+        print_row(n, "plan", &planning(n, resyncs), "-".into());
+    }
+}
+
+/// The planning alone of an unchanged resync: the desired set built from the spec's records
+/// and compared with the zone as listed (here the same set), no I/O. The mean of `k` rounds;
+/// the bench runs on one thread here, so wall time is its CPU time.
+fn planning(n: usize, k: usize) -> Run {
+    let domain = "plan.example.com";
+    let origin = zoneshift::zone::normalize_origin(domain).unwrap();
+    let specs = records(n);
+    let current = zoneshift::zone::desired_from_spec(domain, &specs).unwrap();
+    let started = Instant::now();
+    for _ in 0..k.max(1) {
+        let desired = zoneshift::zone::desired_from_spec(domain, &specs).unwrap();
+        let d = zoneshift::zone::diff(&desired, &current, &origin, Default::default());
+        assert!(d.changes.is_empty(), "an unchanged zone plans no change");
+    }
+    let each = started.elapsed() / k.max(1) as u32;
+    Run {
+        total: 0,
+        calls: Default::default(),
+        wall: each,
+        cpu: each,
     }
 }

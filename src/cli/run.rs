@@ -76,7 +76,7 @@ pub struct Args {
 
     /// How often the old provider is looked at after the switch, until it may be released:
     /// each look asks every one of its addresses for the zone's SOA; every record set is asked
-    /// again when that SOA changes, and at least every --import-interval.
+    /// again when that SOA changes, and at least every --full-compare-interval.
     #[arg(long, env = "ZS_SOURCE_PROBE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     source_probe_interval: Duration,
 

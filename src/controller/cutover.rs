@@ -40,12 +40,11 @@ pub(super) fn cutover_only(obj: &HostedZoneMigration, ctx: &Context) -> Option<D
     {
         return None;
     }
-    // During the soak the looks in between ask only the old servers' SOA (a change there
-    // brings the full pass forward: `source::soak_changed`).
+    // During the soak nothing is imported: the looks in between ask only the old servers'
+    // SOA, and a change there brings the full pass forward (`source::soak_changed`).
     let interval = match phase {
-        Phase::AwaitingCutover | Phase::CuttingOver | Phase::Propagating => {
-            ctx.timing.import_interval
-        }
+        Phase::AwaitingCutover | Phase::CuttingOver => ctx.timing.import_interval,
+        Phase::Propagating => ctx.timing.full_compare,
         _ => return None,
     };
     // Still converging: a change to apply or wait for, or a verification to run after it.

@@ -6,6 +6,7 @@ mod apply;
 mod cleanup;
 mod cutover;
 mod events;
+mod memo;
 mod records;
 mod resync;
 mod source;
@@ -83,7 +84,9 @@ pub struct Context {
     /// What each resource's last full pass wrote, to notice a sync that writes on every pass.
     rewrites: resync::Rewrites,
     /// The old provider's SOA at each soak's last probe of every record set.
-    soak: source::SoakMemo,
+    soak: memo::SoakMemo,
+    /// Each resource's last verification before the switch, and what it was made of.
+    verified: memo::VerifyMemo,
 }
 
 impl Context {
@@ -132,7 +135,8 @@ impl Context {
             roles: tokio::sync::Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             rewrites: resync::Rewrites::default(),
-            soak: source::SoakMemo::default(),
+            soak: memo::SoakMemo::default(),
+            verified: memo::VerifyMemo::default(),
         }
     }
 
@@ -307,6 +311,7 @@ pub async fn reconcile(obj: Arc<HostedZoneMigration>, ctx: Arc<Context>) -> Resu
                     ctx.metrics.forget(&ns, &name);
                     ctx.rewrites.forget(&o.uid().unwrap_or_default());
                     ctx.soak.forget(&o.uid().unwrap_or_default());
+                    ctx.verified.forget(&o.uid().unwrap_or_default());
                 }
                 done
             }

@@ -146,8 +146,19 @@ pub(super) async fn verify(
             other => return other,
         }
     } else {
-        let answers = ctx.source().ask(&servers, &asked).await;
-        verify::compare(&origin, &comparable, current, &answers)
+        let serial = read.and_then(|r| r.imported.serial);
+        let key = super::memo::verify_key(serial, &servers, &comparable, current);
+        let uid = obj.uid().unwrap_or_default();
+        let now = ctx.clock.now();
+        match ctx.verified.get(&uid, key, now, ctx.timing.full_compare) {
+            Some(c) => c,
+            None => {
+                let answers = ctx.source().ask(&servers, &asked).await;
+                let c = verify::compare(&origin, &comparable, current, &answers);
+                ctx.verified.remember(&uid, key, now, &c);
+                c
+            }
+        }
     };
     c.not_comparable += left_out;
     Verification::Compared(c)
@@ -263,36 +274,6 @@ pub(super) async fn soak_changed(obj: &HostedZoneMigration, ctx: &Context) -> bo
         return true;
     }
     soa_of(ctx, &servers, &origin).await.as_ref() != Some(&before)
-}
-
-/// The SOA every address of the old provider served when the soak last asked each of them
-/// every record set, per resource (by uid). While each still serves that SOA the zone there
-/// has not changed, so the soak asks every record set again only after `--import-interval`
-/// (an edit made without a new serial is found then): one query per address per look
-/// instead of one per record set per address. In memory only: after a restart, or a look
-/// that could not read every SOA, every record set is asked again.
-#[derive(Default)]
-pub struct SoakMemo(std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>);
-
-impl SoakMemo {
-    fn get(&self, uid: &str) -> Option<Vec<(String, String)>> {
-        let memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        memo.get(uid).cloned()
-    }
-
-    fn remember(&self, uid: &str, soa: Option<Vec<(String, String)>>) {
-        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match soa {
-            Some(soa) => memo.insert(uid.to_string(), soa),
-            None => memo.remove(uid),
-        };
-    }
-
-    /// Forgets a resource (deleted).
-    pub fn forget(&self, uid: &str) {
-        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        memo.remove(uid);
-    }
 }
 
 /// The (name, type) pairs the source serves differently by design (a proxied record answers
