@@ -76,6 +76,17 @@ pub fn import(origin: &str, records: &[Record]) -> Imported {
     for (key, (ttl, mut vals)) in values {
         vals.sort();
         vals.dedup();
+        if key.rtype == RecordType::Cname && vals.len() > 1 {
+            skipped.insert(Skipped {
+                name: key.name.clone(),
+                rtype: "CNAME".into(),
+                reason: format!(
+                    "{} CNAME records at one name: a name has at most one (RFC 2181, section 10.1), and which one users get depends on the server; keep one in spec.records",
+                    vals.len()
+                ),
+            });
+            continue;
+        }
         out.sets.insert(
             key.clone(),
             RecordSet {
@@ -175,5 +186,42 @@ pub fn presentation(rtype: RecordType, data: &RData) -> Result<String, String> {
             normalize_value(rtype, &text)
         }
         other => normalize_value(rtype, &other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use hickory_proto::rr::rdata::CNAME;
+    use hickory_proto::rr::Name;
+    use std::str::FromStr;
+
+    fn cname(owner: &str, target: &str) -> Record {
+        let n = |s: &str| Name::from_str(s).unwrap();
+        Record::from_rdata(n(owner), 300, RData::CNAME(CNAME(n(target))))
+    }
+
+    /// A server that hands out two CNAMEs for one name (found by the dns_message fuzz target):
+    /// neither is carried, and the import says why, instead of a set the spec would refuse.
+    #[test]
+    fn two_cnames_at_one_name_are_not_carried() {
+        let records = [
+            cname("alias.example.com.", "a.example.net."),
+            cname("alias.example.com.", "b.example.net."),
+            cname("www.example.com.", "a.example.net."),
+        ];
+        let imported = import("example.com.", &records);
+        assert_eq!(imported.sets.len(), 1);
+        let skipped = &imported.skipped[0];
+        assert_eq!(
+            (skipped.name.as_str(), skipped.rtype.as_str()),
+            ("alias.example.com.", "CNAME")
+        );
+        assert!(
+            skipped.reason.contains("2 CNAME records"),
+            "{}",
+            skipped.reason
+        );
     }
 }
