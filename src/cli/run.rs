@@ -38,6 +38,13 @@ pub struct Args {
     #[arg(long, env = "ZS_ROUTE53_BURST", default_value_t = 1)]
     route53_burst: u32,
 
+    /// Full passes (import, sync, verification, deletion) running at once; the others wait
+    /// their turn in order of arrival, after their first status. Bounds the memory the
+    /// operator holds (each pass holds its zone's records) and serves a fleet a few
+    /// resources at a time. The DNS-only looks of a cutover do not wait.
+    #[arg(long, env = "ZS_PARALLEL_PASSES", default_value_t = crate::controller::DEFAULT_PARALLEL_PASSES as u32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    parallel_passes: u32,
+
     /// How often an in-sync zone is compared again, correcting drift made by hand.
     #[arg(long, env = "ZS_RESYNC_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
     resync_interval: Duration,
@@ -191,6 +198,7 @@ async fn context(args: &Args) -> Result<Context, Box<dyn std::error::Error>> {
         },
     };
     ctx.namespace = args.namespace.clone();
+    ctx.passes = tokio::sync::Semaphore::new(args.parallel_passes as usize);
     ctx.dns = Settings {
         timeout: args.dns_timeout,
         concurrency: args.verify_concurrency,

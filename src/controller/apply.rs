@@ -74,7 +74,7 @@ pub(super) async fn apply(
 /// A resource zoneshift has not written to yet gets its phase and `Ready=False` with the reason
 /// before any Route 53 call: the first sync may wait long in the request budget (a fleet applied
 /// at once, a zone of 50,000 records), and the resource must not look unobserved meanwhile.
-async fn first_status(
+pub(super) async fn first_status(
     obj: &HostedZoneMigration,
     api: &Api<HostedZoneMigration>,
     ctx: &Context,
@@ -89,7 +89,7 @@ async fn first_status(
         phase: Some(Phase::Pending),
         ..Default::default()
     };
-    let msg = "zoneshift has taken up this resource; its first sync waits its turn in the Route 53 request budget (--route53-rps).";
+    let msg = "zoneshift has taken up this resource; its first sync waits its turn (--parallel-passes) and then the Route 53 request budget (--route53-rps).";
     for t in [ConditionType::ZoneReady, ConditionType::RecordsSynced] {
         let r = Reason::Reconciling;
         plan::set_condition(&mut status.conditions, t, false, r, msg, generation, now);

@@ -40,6 +40,8 @@ pub use crate::dns::Settings as DnsSettings;
 pub const FINALIZER: &str = "zoneshift.io/cleanup";
 /// The annotation `kubectl apply` keeps the last applied manifest in.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// Full passes at once by default (`--parallel-passes`).
+pub const DEFAULT_PARALLEL_PASSES: usize = 8;
 /// The one field manager all of zoneshift's writes use.
 pub const FIELD_MANAGER: &str = "zoneshift";
 
@@ -83,6 +85,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// What each resource's last full pass wrote, to notice a sync that writes on every pass.
     rewrites: resync::Rewrites,
+    /// Turns for full passes (`--parallel-passes`), given in order of arrival.
+    pub passes: tokio::sync::Semaphore,
     /// The old provider's SOA at each soak's last probe of every record set.
     soak: memo::SoakMemo,
     /// Each resource's last verification before the switch, and what it was made of.
@@ -135,6 +139,7 @@ impl Context {
             roles: tokio::sync::Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             rewrites: resync::Rewrites::default(),
+            passes: tokio::sync::Semaphore::new(DEFAULT_PARALLEL_PASSES),
             soak: memo::SoakMemo::default(),
             verified: memo::VerifyMemo::default(),
         }
@@ -293,12 +298,30 @@ pub async fn reconcile(obj: Arc<HostedZoneMigration>, ctx: Arc<Context>) -> Resu
     let api: Api<HostedZoneMigration> = Api::namespaced(ctx.client.clone(), &ns);
     let key = format!("{ns}/{}", obj.name_any());
     let name = obj.name_any();
-    // The cache holds the resource without its records (`run`): it is read whole here, so a
-    // pass also never acts on a status older than its own last write.
-    let obj = match api.get_opt(&name).await {
-        Ok(Some(o)) => Arc::new(o),
-        Ok(None) => return Ok(Action::await_change()),
-        Err(e) => return Err(e.into()),
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    let ours = obj.finalizers().iter().any(|f| f == FINALIZER);
+    // A pass that holds a resource's records and spends the Route 53 budget waits for one of
+    // --parallel-passes, in order of arrival: memory stays bounded, and a fleet is served a
+    // few resources at a time instead of all of them a request at a time. A new resource
+    // gets its first status before that wait; the DNS-only looks of a cutover never wait.
+    let light = !ours || (!deleting && cutover::cutover_only(&obj, &ctx).is_some());
+    // (The semaphore is never closed: `acquire` cannot fail.)
+    let _turn = match light {
+        true => None,
+        false => ctx.passes.acquire().await.ok(),
+    };
+    let obj = if !ours && !deleting {
+        // Its phase and why it waits, then the finalizer (the cache's copy is enough for both).
+        apply::first_status(&obj, &api, &ctx).await?;
+        obj
+    } else {
+        // The cache holds the resource without its records (`run`): it is read whole here,
+        // so a pass also never acts on a status older than its own last write.
+        match api.get_opt(&name).await {
+            Ok(Some(o)) => Arc::new(o),
+            Ok(None) => return Ok(Action::await_change()),
+            Err(e) => return Err(e.into()),
+        }
     };
     let span = tracing::info_span!("reconcile", name = %name, namespace = %ns);
     let started = std::time::Instant::now();

@@ -26,6 +26,7 @@ FLAG_VALUES = {
     "--route53-endpoint": ("route53Endpoint", "http://127.0.0.1:4566"),
     "--route53-rps": ("route53Rps", 10),
     "--route53-burst": ("route53Burst", 2),
+    "--parallel-passes": ("parallelPasses", 4),
     "--cloudflare-api-url": ("cloudflareApiUrl", "http://127.0.0.1:4580/client/v4"),
     "--cloudflare-rps": ("cloudflareRps", 2),
     "--resync-interval": ("resyncInterval", "15m"),
