@@ -77,6 +77,8 @@ WATCH_TEMPLATE = (
     '{.status.conditions[?(@.type=="Ready")].reason}{"|"}'
     '{.status.conditions[?(@.type=="RecordsSynced")].status}{"|"}'
     '{.status.hostedZoneId}{"|"}'
+    '{.status.conditions[?(@.type=="Ready")].lastTransitionTime}{"|"}'
+    '{.status.conditions[?(@.type=="RecordsSynced")].lastTransitionTime}{"|"}'
     '{.status.conditions[*].reason}{"|"}{.status.conditions[*].message}{"\\n"}'
 )
 
@@ -161,6 +163,7 @@ class Watch:
 
     def __init__(self, ns, path):
         self.ns, self.path = ns, path
+        self.errors = open(path + ".stderr", "w")
         self.lines = []  # (epoch, fields)
         self.synced = {}  # name -> epoch of the first RecordsSynced=True
         self.lock = threading.Lock()
@@ -175,9 +178,13 @@ class Watch:
     def run(self):
         with open(self.path, "w") as log:
             while not self.stopped:
+                if self.proc is not None:
+                    log.write(f"{time.time():.3f}|-|RESTART\n")
+                    with self.lock:
+                        self.lines.append((time.time(), ["-", "RESTART"]))
                 self.proc = subprocess.Popen(
                     ["kubectl", "get", "-n", self.ns, "hzm", "--watch", "-o", f"jsonpath={WATCH_TEMPLATE}"],
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                    stdout=subprocess.PIPE, stderr=self.errors, text=True)
                 for line in self.proc.stdout:
                     t = time.time()
                     # kubectl expands tabs of a jsonpath template in a watch: fields are split by |.
@@ -263,6 +270,16 @@ def read_arrivals(path):
                         "zone": f[3], "name": f[4].rstrip(".").lower(), "outcome": f[5]})
     out.sort(key=lambda a: a["mono"])
     return out
+
+
+def rfc3339(text):
+    """Epoch seconds of a Kubernetes timestamp (2026-12-04T23:19:52Z, fractions allowed)."""
+    import datetime
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text.strip())
+    if not m:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    base = datetime.datetime.fromisoformat(m.group(1) + (m.group(3).replace("Z", "+00:00")))
+    return base.timestamp() + float(m.group(2) or 0)
 
 
 def pct(values, q):
@@ -353,14 +370,27 @@ def analyse(c):
     minimum_s = minimum_requests / rps
 
     # The watch: creation (first sight), first status with a phase, RecordsSynced=True.
-    created, first_phase, phase_ok, throttle_seen = {}, {}, {}, []
+    # Fields: name, phase, Ready, its reason, RecordsSynced, zone id, [the lastTransitionTime of
+    # Ready and of RecordsSynced,] every reason, every message (runs kept before the transition
+    # times were added lack them). A line "-|RESTART" marks a new kubectl watch, which lists
+    # the current state: versions in between were not seen.
+    with_written = c.get("watch_fields", 8) >= 10
+    created, first_phase, phase_ok, throttle_seen, written, synced_at = {}, {}, {}, [], {}, {}
+    restarts = 0
     for t, f in c["watch"]:
         name = f[0]
+        if name == "-":
+            restarts += 1
+            continue
         created.setdefault(name, t)
         if f[1] and name not in first_phase:
             first_phase[name] = t
             phase_ok[name] = f[2] == "False" and bool(f[3])
-        if re.search("throttl", "\t".join(f[6:]), re.I):
+            if with_written and f[6]:
+                written[name] = rfc3339(f[6])
+        if with_written and f[4] == "True" and f[7] and name not in synced_at:
+            synced_at[name] = rfc3339(f[7])
+        if re.search("throttl", "\t".join(f[8 if with_written else 6:]), re.I):
             throttle_seen.append(name)
     synced = c["synced"]
     t0 = c.get("t_origin", c["t_apply"])
@@ -443,6 +473,10 @@ def analyse(c):
         (f"first status with a phase, from {since}", dist(waits(first_phase, t0))
          + f"; longest {longest(first_phase, t0)}"),
         ("  the same, from its creation", dist(waits(first_phase, created))),
+        ("  written at, by its Ready lastTransitionTime", (dist(waits(written, t0)) + f" from {since} (the "
+                                                          "operator's clock in whole seconds, truncated; the watch's receipt "
+                                                          "above adds the watch's own delay)") if written else "-"),
+        ("  watch restarts (kubectl relisted)", f"{restarts}"),
         ("  first status Ready=False with a reason", f"{sum(phase_ok.values())} of {count}"
                                                     + (f"; no phase seen: {len(missing_phase)}" if missing_phase else "")),
         (f"first Route 53 request, from {since}", dist(waits(first_req, t0)) + f"; longest {longest(first_req, t0)}"
@@ -452,6 +486,8 @@ def analyse(c):
          + f"; longest {longest(first_change, t0)}" + (f"; never: {len(missing_change)}" if missing_change else "")),
         ("  the same, from its creation", dist(waits(first_change, created))),
         (f"RecordsSynced=True, from {since}", dist(waits(synced, t0))),
+        ("  by its lastTransitionTime", (dist(waits(synced_at, t0)) + f"; all by {max(synced_at.values()) - t0:.1f} s")
+                                        if synced_at else "-"),
         ("all RecordsSynced=True", (f"{wall:.1f} s after {since} ({from_first:.1f} s after the first request)"
                                     if all_synced else f"NOT ALL: {len(synced)} of {count}")),
         ("minimum the budget allows", f"{minimum_requests} requests needed / {rps} per s = {minimum_s:.1f} s "
@@ -537,7 +573,7 @@ def main():
         pids = {"moto": standin_pid("moto"), "kube": standin_pid("kube"), "proxy": proxy.pid}
         c = {"rps": rps, "count": count, "records": records, "tag": tag, "arrivals": paths["arrivals"],
              "binary": os.path.relpath(bin_path, ROOT) if bin_path.startswith(ROOT) else bin_path,
-             "apply_first": apply_first}
+             "apply_first": apply_first, "watch_fields": WATCH_TEMPLATE.count('{"|"}') + 1}
 
         def start_operator():
             op = Operator(bin_path, ns, admin, rps, f"http://127.0.0.1:{port}", paths["operator"])
@@ -614,8 +650,9 @@ def main():
         if keep:
             os.makedirs(keep, exist_ok=True)
             for k in ("arrivals", "watch", "operator", "metrics", "events", "run"):
-                if os.path.exists(paths[k]):
-                    shutil.copy(paths[k], keep)
+                for path in (paths[k], paths[k] + ".stderr"):
+                    if os.path.exists(path):
+                        shutil.copy(path, keep)
             say(f"raw data kept in {keep}")
         elif not ok and os.path.exists(paths["operator"]):
             say("failed; operator log (last 20 lines):")
