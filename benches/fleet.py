@@ -476,7 +476,7 @@ def analyse(c):
         ("  written at, by its Ready lastTransitionTime", (dist(waits(written, t0)) + f" from {since} (the "
                                                           "operator's clock in whole seconds, truncated; the watch's receipt "
                                                           "above adds the watch's own delay)") if written else "-"),
-        ("  watch restarts (kubectl relisted)", f"{restarts}"),
+        ("  watch restarts (kubectl relisted)", f"{restarts}" if with_written else "not recorded in this run"),
         ("  first status Ready=False with a reason", f"{sum(phase_ok.values())} of {count}"
                                                     + (f"; no phase seen: {len(missing_phase)}" if missing_phase else "")),
         (f"first Route 53 request, from {since}", dist(waits(first_req, t0)) + f"; longest {longest(first_req, t0)}"
