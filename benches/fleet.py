@@ -67,6 +67,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from types import SimpleNamespace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HZ = os.sysconf("SC_CLK_TCK")
@@ -316,19 +317,8 @@ def metric_sum(text, name, **labels):
     return total
 
 
-def analyse(c):
-    """The table's rows from what the run collected (c: a dict)."""
-    rps, count = c["rps"], c["count"]
-    arrivals = [a for a in read_arrivals(c["arrivals"]) if a["epoch"] <= c["t_done"] + 0.5]
-    by_name = {f"fleet-{i:03d}": f"fleet-{i:03d}-{c['tag']}.example.com" for i in range(count)}
-    domain_to_name = {d: n for n, d in by_name.items()}
-    zone_to_name = {z.rsplit("/", 1)[-1]: n for n, z in c["zones"].items() if z}
-
-    def owner(a):
-        if a["zone"] != "-":
-            return zone_to_name.get(a["zone"])
-        return domain_to_name.get(a["name"])
-
+def pacing(arrivals, rps):
+    """How the arrivals were spread: per calendar second, in sliding one-second windows."""
     # Arrivals per calendar second, from the first arrival's second to the last one's.
     per_second = {}
     for a in arrivals:
@@ -349,8 +339,12 @@ def analyse(c):
     for a in arrivals:
         key = a["op"] if a["outcome"] == "pass" else f"{a['op']} ({a['outcome']})"
         ops[key] = ops.get(key, 0) + 1
+    return SimpleNamespace(per_second=per_second, hist=hist, window=window, shortest=shortest,
+                           in_window=in_window, ops=ops)
 
-    # Per migration: first request, first change, the requests it needed at least.
+
+def per_migration(arrivals, owner):
+    """Per migration: its first request, its first change, the requests it needed at least."""
     first_req, first_change, minimum, unowned = {}, {}, {}, 0
     for a in arrivals:
         n = owner(a)
@@ -366,10 +360,12 @@ def analyse(c):
                 need[a["op"]] = 1
             elif a["op"] == "ChangeResourceRecordSets":
                 need[a["op"]] = need.get(a["op"], 0) + 1
-    minimum_requests = sum(sum(v.values()) for v in minimum.values())
-    minimum_s = minimum_requests / rps
+    return SimpleNamespace(first_req=first_req, first_change=first_change, minimum=minimum,
+                           unowned=unowned)
 
-    # The watch: creation (first sight), first status with a phase, RecordsSynced=True.
+
+def watch_times(c):
+    """From the watch: creation (first sight), first status with a phase, RecordsSynced=True."""
     # Fields: name, phase, Ready, its reason, RecordsSynced, zone id, [the lastTransitionTime of
     # Ready and of RecordsSynced,] every reason, every message (runs kept before the transition
     # times were added lack them). A line "-|RESTART" marks a new kubectl watch, which lists
@@ -392,6 +388,34 @@ def analyse(c):
             synced_at[name] = rfc3339(f[7])
         if re.search("throttl", "\t".join(f[8 if with_written else 6:]), re.I):
             throttle_seen.append(name)
+    return SimpleNamespace(with_written=with_written, created=created, first_phase=first_phase,
+                           phase_ok=phase_ok, throttle_seen=throttle_seen, written=written,
+                           synced_at=synced_at, restarts=restarts)
+
+
+def analyse(c):
+    """The table's rows from what the run collected (c: a dict)."""
+    rps, count = c["rps"], c["count"]
+    arrivals = [a for a in read_arrivals(c["arrivals"]) if a["epoch"] <= c["t_done"] + 0.5]
+    by_name = {f"fleet-{i:03d}": f"fleet-{i:03d}-{c['tag']}.example.com" for i in range(count)}
+    domain_to_name = {d: n for n, d in by_name.items()}
+    zone_to_name = {z.rsplit("/", 1)[-1]: n for n, z in c["zones"].items() if z}
+
+    def owner(a):
+        if a["zone"] != "-":
+            return zone_to_name.get(a["zone"])
+        return domain_to_name.get(a["name"])
+
+    p = pacing(arrivals, rps)
+    per_second, hist, window, shortest, in_window, ops = (
+        p.per_second, p.hist, p.window, p.shortest, p.in_window, p.ops)
+    mig = per_migration(arrivals, owner)
+    first_req, first_change, minimum, unowned = mig.first_req, mig.first_change, mig.minimum, mig.unowned
+    minimum_requests = sum(sum(v.values()) for v in minimum.values())
+    minimum_s = minimum_requests / rps
+    w = watch_times(c)
+    with_written, created, first_phase, phase_ok = w.with_written, w.created, w.first_phase, w.phase_ok
+    throttle_seen, written, synced_at, restarts = w.throttle_seen, w.written, w.synced_at, w.restarts
     synced = c["synced"]
     t0 = c.get("t_origin", c["t_apply"])
     apply_first = c.get("apply_first", False)
