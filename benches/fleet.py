@@ -93,8 +93,13 @@ def knob(name, default):
     return v if v else default
 
 
-def kubectl(*args, check=True, **kw):
-    p = subprocess.run(["kubectl", *args], capture_output=True, text=True, **kw)
+def kubectl(*args, check=True, timeout=300, **kw):
+    """kubectl, given up after `timeout` seconds (a stuck kube-apiserver must not hang the run or
+    its clean-up)."""
+    try:
+        p = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired:
+        p = subprocess.CompletedProcess(args, 124, "", f"no answer in {timeout} s")
     if check and p.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args[:3])}: {p.stderr.strip()}")
     return p
@@ -697,7 +702,7 @@ def clean_up(ns, bin_path, rps, log_path):
         op = Operator(bin_path, ns, f"127.0.0.1:{free_port()}", rps, os.environ["ZS_ROUTE53_ENDPOINT"], log_path)
         op.wait_ready()
         say(f"deleting the migrations of {ns} and their zones (clean-up operator, pid {op.pid}, {rps} requests/s)")
-        p = kubectl("delete", "-n", ns, "hzm", "--all", "--timeout=900s", check=False)
+        p = kubectl("delete", "-n", ns, "hzm", "--all", "--timeout=900s", check=False, timeout=960)
         if p.returncode != 0:
             say(f"delete: {p.stderr.strip()}")
     except (RuntimeError, OSError) as e:
