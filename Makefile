@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := eval "$$(scripts/test-env env)" && eval "$$(scripts/dns-world env)"
 ENV_KUBE := eval "$$(scripts/test-env env)"
 
-.PHONY: fuzz vocabulary demo test test-kube test-kube-oldest test-faults replay replay-rules test-packaging test-env test-env-down lint audit crd bench
+.PHONY: fuzz vocabulary demo test test-kube test-kube-oldest test-faults replay replay-rules test-packaging test-env test-env-down lint audit crd bench bench-fleet
 
 ## The main job on local defaults: every stand-in up, a whole migration of example.com run
 ## end to end (import, verify, gate, approval, switch, soak, completion), phases printed.
@@ -108,6 +108,15 @@ crd:
 bench:
 	scripts/test-env up
 	$(ENV) && cargo bench --locked --bench sync_calls
+
+## A fleet under one request budget (docs/benchmarks.md): ZS_FLEET_MIGRATIONS (200) migrations of
+## ZS_FLEET_RECORDS (1,000) records applied at once to one operator at ZS_FLEET_RPS (5) requests a
+## second, its Route 53 behind a proxy that enforces the same budget. About 4 minutes at 5/s, plus
+## the clean-up. Uses ZS_BIN, else a release build newer than src/, else the debug build.
+bench-fleet:
+	scripts/test-env up
+	[[ -n "$${ZS_BIN:-}" ]] || cargo build --locked --quiet
+	$(ENV_KUBE) && .venv/bin/python benches/fleet.py
 
 test-env:
 	scripts/test-env up

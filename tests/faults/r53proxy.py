@@ -31,7 +31,22 @@ Control, on the proxy's own port (paths Route 53 does not use):
        operations (default: all).
   GET  /__faults  {"requests": N, "injected": {"drop": N, ...}, "by_operation": {...}}
 
+Two options make it Route 53's account-wide request budget too (benches/fleet.py); without
+them nothing above changes:
+  --limit-rps R  a token bucket of R requests a second holding at most R, shared by every
+                 connection, as AWS applies the budget per account: a request that finds it
+                 empty is answered 400 Throttling and not forwarded. These answers are counted
+                 under "enforced" in the control answer, not as injected faults, and come before
+                 the schedule (a throttled request draws nothing from it).
+  --log FILE     one line per Route 53 request, written when it has been read and its fate
+                 decided, tab-separated: arrival time in milliseconds since the epoch and on the
+                 monotonic clock, the operation, the hosted zone id of the path (or -), the DNS
+                 name the request names (CreateHostedZone's Name, ListHostedZonesByName's
+                 dnsname; or -), and what was done: pass, a fault's kind, throttled (enforced)
+                 or emulated.
+
 Usage: r53proxy.py --upstream http://127.0.0.1:4566 [--port 0] [--port-file FILE]
+                   [--limit-rps R] [--log FILE]
 The port it listens on is printed on the first line of standard output ("port N").
 """
 import argparse
@@ -40,6 +55,7 @@ import json
 import random
 import re
 import sys
+import time
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
@@ -72,6 +88,39 @@ def operation(method, path):
     if p == "/2013-04-01/hostedzonesbyname":
         return "ListHostedZonesByName"
     return "Other"
+
+
+def zone_of(path, body):
+    """The hosted zone id in a request's path, and the DNS name it names, each or "-"."""
+    u = urllib.parse.urlsplit(path)
+    m = re.match(r"/2013-04-01/hostedzone/([^/]+)", u.path)
+    zone = m.group(1) if m else "-"
+    name = "-"
+    if u.path.rstrip("/") == "/2013-04-01/hostedzonesbyname":
+        name = urllib.parse.parse_qs(u.query).get("dnsname", ["-"])[0] or "-"
+    elif u.path.rstrip("/") == "/2013-04-01/hostedzone":
+        n = re.search(rb"<Name>([^<]*)</Name>", body)
+        if n:
+            name = n.group(1).decode("utf-8", "replace")
+    return zone, name
+
+
+class TokenBucket:
+    """Route 53's account-wide budget as AWS enforces it: `rate` tokens a second, at most
+    `rate` held; a request takes one or is throttled."""
+
+    def __init__(self, rate):
+        self.rate = float(rate)
+        self.tokens = self.rate
+        self.last = time.monotonic()
+
+    def take(self, now):
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 def error_body(code, kind, message):
@@ -111,6 +160,8 @@ class Schedule:
         self.by_operation = {}
         # Answers given here where moto differs from Route 53 (not faults).
         self.emulated = {}
+        # Requests refused by --limit-rps, by operation (None: no limit, not reported).
+        self.enforced = None
 
     def pick(self, op, body):
         self.requests += 1
@@ -134,16 +185,45 @@ class Schedule:
         return kind
 
     def report(self):
-        return {"requests": self.requests, "injected": self.injected,
-                "by_operation": self.by_operation, "emulated": self.emulated}
+        out = {"requests": self.requests, "injected": self.injected,
+               "by_operation": self.by_operation, "emulated": self.emulated}
+        if self.enforced is not None:
+            out["enforced"] = {"Throttling": sum(self.enforced.values()),
+                               "by_operation": self.enforced}
+        return out
 
 
 class Proxy:
-    def __init__(self, upstream):
+    def __init__(self, upstream, limit_rps=None, log=None):
         u = urllib.parse.urlsplit(upstream)
         self.host, self.port = u.hostname, u.port or 80
-        self.schedule = Schedule()
+        self.limit_rps = limit_rps
+        self.bucket = TokenBucket(limit_rps) if limit_rps else None
+        self.log = log
+        self.schedule = self.new_schedule()
         self.caller_references = set()
+
+    def new_schedule(self, *args):
+        schedule = Schedule(*args)
+        if self.bucket is not None:
+            schedule.enforced = {}
+        return schedule
+
+    def arrived(self, arrival, op, path, body, outcome):
+        """One line of the arrival log (--log), if there is one."""
+        if self.log is None:
+            return
+        epoch_ms, mono_ms = arrival
+        zone, name = zone_of(path, body)
+        self.log.write(f"{epoch_ms:.1f}\t{mono_ms:.1f}\t{op}\t{zone}\t{name}\t{outcome}\n")
+        self.log.flush()
+
+    def over_budget(self, op, mono):
+        """--limit-rps: whether this request finds the account's budget empty (then counted)."""
+        if self.bucket is None or self.bucket.take(mono):
+            return False
+        self.schedule.enforced[op] = self.schedule.enforced.get(op, 0) + 1
+        return True
 
     async def forward(self, method, path, headers, body):
         """Sends one request to moto on a fresh connection; returns the raw answer."""
@@ -221,8 +301,8 @@ class Proxy:
     async def control(self, method, body, writer):
         if method == "PUT":
             spec = json.loads(body or b"{}")
-            self.schedule = Schedule(spec.get("seed", 0), spec.get("rates"), spec.get("script"),
-                                     spec.get("operations"))
+            self.schedule = self.new_schedule(spec.get("seed", 0), spec.get("rates"),
+                                              spec.get("script"), spec.get("operations"))
         self.answer(writer, 200, json.dumps(self.schedule.report()).encode(),
                     "application/json", "OK")
 
@@ -247,14 +327,24 @@ class Proxy:
                     await self.control(method, body, writer)
                     await writer.drain()
                     continue
+                mono = time.monotonic()
+                arrival = (time.time() * 1000.0, mono * 1000.0)
                 op = operation(method, path)
+                if self.over_budget(op, mono):
+                    self.arrived(arrival, op, path, body, "throttled")
+                    status, code, typ, message = ERRORS["throttling"]
+                    self.answer(writer, status, error_body(code, typ, message))
+                    await writer.drain()
+                    continue
                 if op == "CreateHostedZone" and self.reused_caller_reference(body):
+                    self.arrived(arrival, op, path, body, "emulated")
                     self.answer(writer, 409, error_body(
                         "HostedZoneAlreadyExists", "Sender",
                         "A hosted zone has already been created with the specified caller reference."))
                     await writer.drain()
                     continue
                 kind = self.schedule.pick(op, body)
+                self.arrived(arrival, op, path, body, kind)
                 if kind == "reset":
                     writer.transport.abort()
                     return
@@ -302,8 +392,14 @@ async def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
+    ap.add_argument("--limit-rps", type=float, metavar="R",
+                    help="answer Throttling beyond a token bucket of R requests a second, at most R held")
+    ap.add_argument("--log", metavar="FILE", help="one line per Route 53 request (see above)")
     a = ap.parse_args()
-    proxy = Proxy(a.upstream)
+    if a.limit_rps is not None and a.limit_rps <= 0:
+        ap.error(f"--limit-rps must be above 0, not {a.limit_rps}")
+    log = open(a.log, "a", buffering=1) if a.log else None
+    proxy = Proxy(a.upstream, a.limit_rps, log)
     server = await asyncio.start_server(proxy.serve, a.host, a.port)
     port = server.sockets[0].getsockname()[1]
     if a.port_file:
