@@ -1,18 +1,14 @@
 //! Zone transfer (AXFR) from the old provider, optionally signed with TSIG.
 
 use super::TsigKey;
-use futures::StreamExt;
-use hickory_client::client::{Client, ClientHandle};
 use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
 use hickory_proto::dnssec::tsig::TSigner;
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, Record};
-use hickory_proto::runtime::TokioRuntimeProvider;
-use hickory_proto::tcp::TcpClientStream;
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, Record, RecordType};
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Why a transfer failed, in the server's words where it gave any.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -61,58 +57,118 @@ pub(super) fn signer(key: &TsigKey) -> Result<TSigner, TransferError> {
 }
 
 /// Transfers `origin` from `server`. Every record of the zone is returned, the SOA once.
+///
+/// The transfer is read straight from its TCP connection, one length-prefixed message after
+/// another, each taken before the next is read: the server waits while zoneshift is busy. (A
+/// client that hands responses over a bounded channel and drops what does not fit, as
+/// hickory's multiplexer does, loses messages in the middle of a large transfer on a loaded
+/// machine; the transfer then still opens and closes with the same SOA, and what was dropped
+/// would read as deleted.)
 pub async fn axfr(
     server: SocketAddr,
     origin: &str,
     key: Option<&TsigKey>,
     timeout: Duration,
 ) -> Result<Vec<Record>, TransferError> {
-    let finalizer = match key {
-        Some(k) => Some(Arc::new(signer(k)?) as Arc<dyn hickory_proto::op::MessageFinalizer>),
+    let unreachable = |message: String| TransferError::Unreachable { server, message };
+    let incomplete = |message: String| TransferError::Incomplete { server, message };
+    let zone = Name::from_str(origin).map_err(|e| unreachable(format!("zone name: {e}")))?;
+    let id = query_id();
+    let mut query = Message::new();
+    query
+        .set_id(id)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query)
+        .set_recursion_desired(false)
+        .add_query(Query::query(zone, RecordType::AXFR));
+    let mut verifier = match key {
+        Some(k) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as u32);
+            query
+                .finalize(&signer(k)?, now)
+                .map_err(|e| TransferError::BadKey(e.to_string()))?
+        }
         None => None,
     };
-    let unreachable = |message: String| TransferError::Unreachable { server, message };
-    let (stream, sender) =
-        TcpClientStream::new(server, None, Some(timeout), TokioRuntimeProvider::new());
-    let (mut client, bg) = Client::with_timeout(stream, sender, timeout, finalizer)
+    let bytes = query
+        .to_vec()
+        .map_err(|e| unreachable(format!("the query: {e}")))?;
+    let mut tcp = within(timeout, tokio::net::TcpStream::connect(server))
         .await
         .map_err(|e| unreachable(e.to_string()))?;
-    let bg = tokio::spawn(bg);
-    let zone = Name::from_str(origin).map_err(|e| unreachable(format!("zone name: {e}")))?;
     crate::telemetry::count_dns_query("transfer");
-    let mut responses = client.zone_transfer(zone, None);
+    let mut framed = Vec::with_capacity(bytes.len() + 2);
+    framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    framed.extend_from_slice(&bytes);
+    within(timeout, tcp.write_all(&framed))
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
     let mut received = Received::default();
-    let incomplete = |message: String| TransferError::Incomplete { server, message };
-    let result = async {
-        while let Some(resp) = responses.next().await {
-            let resp = resp.map_err(|e| {
-                let text = e.to_string();
-                // hickory reports a refusal as an error carrying the response code.
-                for rcode in [
-                    "Refused", "NotAuth", "NXDomain", "ServFail", "NotImp", "BADSIG", "BADKEY",
-                ] {
-                    if text.contains(rcode) {
-                        return TransferError::Refused {
-                            server,
-                            rcode: rcode.to_string(),
-                        };
-                    }
-                }
-                if received.opened() {
-                    incomplete(text)
-                } else {
-                    unreachable(text)
-                }
-            })?;
-            if received.push(&resp).map_err(|g| g.into_error(server))? {
-                break;
-            }
+    loop {
+        let mut len = [0u8; 2];
+        match within(timeout, tcp.read_exact(&mut len)).await {
+            Ok(_) => {}
+            // The connection ended (or stalled): whole only if the closing SOA came.
+            Err(e) if received.opened() => return Err(incomplete(e.to_string())),
+            Err(e) => return Err(unreachable(e.to_string())),
         }
-        received.finish().map_err(|g| g.into_error(server))
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        within(timeout, tcp.read_exact(&mut buf))
+            .await
+            .map_err(|e| incomplete(format!("a message cut short: {e}")))?;
+        let resp = match verifier.as_mut() {
+            Some(verify) => verify(&buf).map(|r| r.into_message()),
+            None => Message::from_vec(&buf),
+        }
+        .map_err(|e| {
+            refusal(server, &e.to_string()).unwrap_or_else(|| incomplete(e.to_string()))
+        })?;
+        if resp.id() != id {
+            return Err(incomplete(format!(
+                "an answer to another query (id {})",
+                resp.id()
+            )));
+        }
+        if received.push(&resp).map_err(|g| g.into_error(server))? {
+            break;
+        }
     }
-    .await;
-    bg.abort();
-    result
+    received.finish().map_err(|g| g.into_error(server))
+}
+
+/// `f` within `timeout`, its I/O error and a timeout alike as text.
+async fn within<T>(
+    timeout: Duration,
+    f: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {}s", timeout.as_secs_f32())),
+    }
+}
+
+/// A refusal in a verification error's words (TSIG's BADSIG, BADKEY, or a response code).
+fn refusal(server: SocketAddr, text: &str) -> Option<TransferError> {
+    [
+        "Refused", "NotAuth", "NXDomain", "ServFail", "NotImp", "BADSIG", "BADKEY", "BADTIME",
+    ]
+    .into_iter()
+    .find(|rcode| text.contains(rcode))
+    .map(|rcode| TransferError::Refused {
+        server,
+        rcode: rcode.to_string(),
+    })
+}
+
+/// A query id no other host can guess ahead (a fresh random hash key each call).
+fn query_id() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u16
 }
 
 /// The records of a zone transfer, gathered from its responses as they arrive: every answer
