@@ -249,7 +249,7 @@ def read_back(url, origin, expected, expected_ns):
 
 # --- octoDNS -----------------------------------------------------------------------------------
 
-def octodns(work, origin, zone_file, port, max_changes):
+def octodns(work, origin, zone_file, port, max_changes, timeout):
     d = work / f"octodns-{origin[:-1]}"
     (d / "zones").mkdir(parents=True)
     shutil.copy(zone_file, d / "zones" / f"{origin[:-1]}.zone")
@@ -270,14 +270,24 @@ def octodns(work, origin, zone_file, port, max_changes):
             start = moto.offset()
             timing = d / "time"
             t0 = time.monotonic()
-            r = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", str(timing),
-                                str(VENV / "bin" / "octodns-sync"), "--config-file", str(cfg), "--doit"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=open(d / f"{label[-7:].strip()}.log", "w"))
+            r = subprocess.Popen(["/usr/bin/time", "-f", "%U %S %M", "-o", str(timing),
+                                  str(VENV / "bin" / "octodns-sync"), "--config-file", str(cfg), "--doit"],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=open(d / f"{label[-7:].strip()}.log", "w"))
+            try:
+                rc = r.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                # Stop octoDNS itself, so that /usr/bin/time still reports what it used.
+                for child in Path(f"/proc/{r.pid}/task/{r.pid}/children").read_text().split():
+                    os.kill(int(child), signal.SIGTERM)
+                r.wait()
+                rc = f"stopped after {timeout} s"
             wall = time.monotonic() - t0
             time.sleep(0.5)  # moto's log line follows its answer
             user, sys_, rss_kb = timing.read_text().split()[-3:]
-            rows.append({"run": label, "rc": r.returncode, "wall": wall, "cpu": float(user) + float(sys_),
+            rows.append({"run": label, "rc": rc, "wall": wall, "cpu": float(user) + float(sys_),
                          "rss_mib": int(rss_kb) / 1024, "ops": moto.requests(start)})
+            if rc != 0:
+                break
         return rows, moto
     except BaseException:
         moto.stop()
@@ -709,7 +719,7 @@ def fmt_row(n, r, b):
     return (f"{n:>6} | {r['run']:<34} | {r['wall']:>8.1f} | {r['cpu']:>7.2f} | {r['rss_mib']:>14.1f} | "
             f"{b.get('identical', ''):>9} | {altered(b):>22} | {b.get('missing', ''):>7} | "
             f"{b.get('extra', ''):>5} | {b.get('apex_ns', ''):<15} | {fmt_ops(r['ops'])}"
-            + (f" | DNS {dns_}" if dns_ else "") + ("" if r["rc"] == 0 else f" (exit {r['rc']})"))
+            + (f" | DNS {dns_}" if dns_ else "") + ("" if r["rc"] == 0 else f" (exit {r['rc']})" if isinstance(r["rc"], int) else f" ({r['rc']})"))
 
 
 TOOLS = {"octodns": None, "zoneshift": zoneshift, "zoneshift-axfr": zoneshift_axfr}
@@ -731,6 +741,7 @@ def main():
     }
     inline_max = int(os.environ.get("ZS_BENCH_INLINE_MAX", "10000"))
     max_changes = int(os.environ.get("ZS_BENCH_OCTODNS_MAX_CHANGES", "500"))
+    octodns_timeout = int(os.environ.get("ZS_BENCH_OCTODNS_TIMEOUT", "0")) or None
     tools = os.environ.get("ZS_BENCH_TOOLS", "octodns,zoneshift,zoneshift-axfr").split(",")
     unknown = [t for t in tools if t not in TOOLS]
     if unknown:
@@ -760,7 +771,7 @@ def main():
             say(f"{tool}: {n} record sets")
             t_start = time.monotonic()
             if tool == "octodns":
-                rows, moto = octodns(work, origin, zone_file, ports[0], max_changes)
+                rows, moto = octodns(work, origin, zone_file, ports[0], max_changes, octodns_timeout)
                 steps = []
             else:
                 rows, moto, steps = TOOLS[tool](work, origin, zone_file, ports[1], cfg)
