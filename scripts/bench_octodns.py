@@ -31,7 +31,8 @@ wraps values in CDATA, which the Rust SDK's XML parser skips).
   the counters of its /metrics) splits CPU, memory, Route 53 requests and DNS messages among
   those steps (the second table).
 
-Columns: wall time; CPU seconds of the client (octoDNS's process, or the operator's); requests
+Columns: wall time; CPU seconds of the client (octoDNS's process, or the operator's) and of
+moto meanwhile (the two sides run different moto versions, see above); requests
 by operation, from moto's request log (and for zoneshift the DNS messages it sent, by kind,
 from its /metrics); the client's peak RSS; and the record sets Route 53 holds
 after the tool's last run against the zone file (identical, altered, missing, extra; the apex SOA and NS are
@@ -143,6 +144,7 @@ class Moto:
         self.log = work / f"moto-{port}-{time.time():.0f}.log"
         if socket.socket().connect_ex(("127.0.0.1", port)) == 0:
             raise SystemExit(f"bench: port {port} is taken: set ZS_BENCH_MOTO_PORTS")
+        self.cpu_marks = {}
         self.proc = subprocess.Popen([str(venv / "bin" / "moto_server"), "-p", str(port)],
                                      stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         for _ in range(200):
@@ -156,7 +158,14 @@ class Moto:
         return f"http://127.0.0.1:{self.port}"
 
     def offset(self):
-        return self.log.stat().st_size
+        """Where the request log ends now; moto's CPU seconds at that point are kept with it."""
+        off = self.log.stat().st_size
+        self.cpu_marks.setdefault(off, proc_cpu(self.proc.pid))
+        return off
+
+    def cpu_since(self, start):
+        """moto's CPU seconds since the offset `start` was taken."""
+        return proc_cpu(self.proc.pid) - self.cpu_marks[start]
 
     def requests(self, start, end=None):
         """Requests logged between two offsets, by Route 53 operation."""
@@ -285,7 +294,7 @@ def octodns(work, origin, zone_file, port, max_changes, timeout):
             time.sleep(0.5)  # moto's log line follows its answer
             user, sys_, rss_kb = timing.read_text().split()[-3:]
             rows.append({"run": label, "rc": rc, "wall": wall, "cpu": float(user) + float(sys_),
-                         "rss_mib": int(rss_kb) / 1024, "ops": moto.requests(start)})
+                         "rss_mib": int(rss_kb) / 1024, "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start)})
             if rc != 0:
                 break
         return rows, moto
@@ -515,7 +524,7 @@ def zoneshift(work, origin, zone_file, port, cfg):
         wall = time.monotonic() - t0
         time.sleep(0.5)
         rows.append({"run": "zoneshift inline, initial", "rc": 0, "wall": wall, "cpu": op.cpu() - cpu0,
-                     "rss_mib": op.hwm(), "ops": moto.requests(start), "dns": dns_delta(m0, op.metrics())})
+                     "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start), "dns": dns_delta(m0, op.metrics())})
         # The next resync lists the zone and records the comparison in status.lastFullComparison.
         cpu0, start, t0 = op.cpu(), moto.offset(), time.monotonic()
         while not kubectl("get", "-n", ns, "hzm", "bench", "-o",
@@ -525,12 +534,12 @@ def zoneshift(work, origin, zone_file, port, cfg):
             time.sleep(1)
         time.sleep(1)
         rows.append({"run": "zoneshift inline, resync, listing", "rc": 0, "wall": float("nan"),
-                     "cpu": op.cpu() - cpu0, "rss_mib": op.hwm(), "ops": moto.requests(start)})
+                     "cpu": op.cpu() - cpu0, "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start)})
         # The resync after it, within --full-compare-interval: one whole interval, idle included.
         cpu0, start = op.cpu(), moto.offset()
         time.sleep(resync + 2)
         rows.append({"run": f"zoneshift inline, trusted ({resync}s)", "rc": 0, "wall": float("nan"),
-                     "cpu": op.cpu() - cpu0, "rss_mib": op.hwm(), "ops": moto.requests(start)})
+                     "cpu": op.cpu() - cpu0, "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start)})
         if condition(ns, "bench", "RecordsSynced") != "True":
             raise SystemExit("bench: RecordsSynced left True")
         return rows, moto, []
@@ -563,7 +572,6 @@ def phase_rows(op, passes, label):
             out.append({"pass": f"{label} {i + 1}", "step": step, "ms": p[f"{step}_ms"],
                         "cpu": op.at(t1, "cpu") - op.at(t, "cpu"), "rss": op.peak_rss(t, t1),
                         "route53": op.at(t1, "route53") - op.at(t, "route53"),
-                        "transfer": op.at(t1, "transfer") - op.at(t, "transfer"),
                         "authoritative": op.at(t1, "authoritative") - op.at(t, "authoritative"),
                         "batches": p["batches"] if step == "sync" else ""})
             t = t1
@@ -592,13 +600,13 @@ def zoneshift_axfr(work, origin, zone_file, port, cfg):
         synced = time.monotonic() - t0
         time.sleep(0.5)
         rows.append({"run": "zoneshift AXFR, to RecordsSynced", "rc": 0, "wall": synced, "cpu": op.cpu() - cpu0,
-                     "rss_mib": op.hwm(), "ops": moto.requests(start), "dns": dns_delta(m0, op.metrics())})
+                     "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start), "dns": dns_delta(m0, op.metrics())})
         wait_condition(ns, "bench", "ShadowVerified", 3600)
         wall, wall1 = time.monotonic() - t0, time.time()
         time.sleep(0.5)
         first = [p for p in op.passes() if wall0 <= p["end"] <= wall1 + 0.5]
         rows.append({"run": "zoneshift AXFR, to ShadowVerified", "rc": 0, "wall": wall, "cpu": op.cpu() - cpu0,
-                     "rss_mib": op.hwm(), "ops": moto.requests(start), "dns": dns_delta(m0, op.metrics()),
+                     "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start), "dns": dns_delta(m0, op.metrics()),
                      "passes": first, "synced_s": synced, "bind_cpu": bind.cpu() - bcpu0})
         phases += phase_rows(op, first, "first")
         # The next import: AXFR again, list the zone and find nothing to change, verify again.
@@ -612,7 +620,7 @@ def zoneshift_axfr(work, origin, zone_file, port, cfg):
         again = op.passes()[seen:seen + 1]
         rows.append({"run": "zoneshift AXFR, next import", "rc": 0,
                      "wall": sum(again[0][f"{s}_ms"] for s in ("import", "sync", "verify")) / 1000,
-                     "cpu": op.cpu() - cpu0, "rss_mib": op.hwm(), "ops": moto.requests(start),
+                     "cpu": op.cpu() - cpu0, "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start),
                      "dns": dns_delta(m0, op.metrics()), "passes": again})
         phases += phase_rows(op, again, "re-import")
         for c in ("RecordsSynced", "ShadowVerified"):
@@ -716,7 +724,8 @@ def fmt_ops(ops):
 
 def fmt_row(n, r, b):
     dns_ = " ".join(f"{k}={v}" for k, v in sorted(r.get("dns", {}).items()))
-    return (f"{n:>6} | {r['run']:<34} | {r['wall']:>8.1f} | {r['cpu']:>7.2f} | {r['rss_mib']:>14.1f} | "
+    return (f"{n:>6} | {r['run']:<34} | {r['wall']:>8.1f} | {r['cpu']:>7.2f} | {r['moto_cpu']:>8.2f} | "
+            f"{r['rss_mib']:>14.1f} | "
             f"{b.get('identical', ''):>9} | {altered(b):>22} | {b.get('missing', ''):>7} | "
             f"{b.get('extra', ''):>5} | {b.get('apex_ns', ''):<15} | {fmt_ops(r['ops'])}"
             + (f" | DNS {dns_}" if dns_ else "") + ("" if r["rc"] == 0 else f" (exit {r['rc']})" if isinstance(r["rc"], int) else f" ({r['rc']})"))
@@ -753,7 +762,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="zs-bench-octodns-"))
     say(f"work directory {work}; seed {seed}; zoneshift --route53-rps {cfg['rps']}; "
         f"octodns-route53 max_changes {max_changes}")
-    print(f"{'N':>6} | {'run':<34} | {'wall (s)':>8} | {'CPU (s)':>7} | {'peak RSS (MiB)':>14} | "
+    print(f"{'N':>6} | {'run':<34} | {'wall (s)':>8} | {'CPU (s)':>7} | {'moto CPU':>8} | {'peak RSS (MiB)':>14} | "
           f"{'identical':>9} | {'altered (TXT re-split)':>22} | {'missing':>7} | {'extra':>5} | "
           f"{'apex NS':<15} | requests", flush=True)
     notes, phases = [], []
@@ -792,12 +801,13 @@ def main():
             if back.get("examples") or back.get("error"):
                 notes.append(f"{tool} {n}: {back.get('error') or '; '.join(back['examples'])}")
     if phases:
+        # Sampled counters, interpolated: a step shorter than a sampling interval or two gets a
+        # share of its neighbours' CPU and requests. The log's wall times are exact.
         print(f"\n{'N':>6} | {'pass':<12} | {'step':<6} | {'wall (ms)':>9} | {'CPU (s)':>7} | "
-              f"{'peak RSS (MiB)':>14} | {'Route 53 req':>12} | {'AXFR':>4} | {'DNS queries':>11} | batches")
+              f"{'peak RSS (MiB)':>14} | {'Route 53 req':>12} | {'DNS queries':>11} | batches")
         for p in phases:
             print(f"{p['n']:>6} | {p['pass']:<12} | {p['step']:<6} | {p['ms']:>9} | {p['cpu']:>7.2f} | "
-                  f"{p['rss']:>14.1f} | {p['route53']:>12.0f} | {p['transfer']:>4.0f} | "
-                  f"{p['authoritative']:>11.0f} | {p['batches']}")
+                  f"{p['rss']:>14.1f} | {p['route53']:>12.0f} | {p['authoritative']:>11.0f} | {p['batches']}")
     for note in notes:
         print("note:", note)
     say(f"logs kept in {work}")
