@@ -29,7 +29,8 @@ wraps values in CDATA, which the Rust SDK's XML parser skips).
   nothing to change and verifies again. The operator's "full pass" log lines give each pass's
   import, sync and verify times; a sampler (every 0.25 s: the operator's CPU seconds, RSS and
   the counters of its /metrics) splits CPU, memory, Route 53 requests and DNS messages among
-  those steps (the second table).
+  those steps (the second table). A pass that still writes after `RecordsSynced=True` is
+  named in a note: the first import did not hold the whole zone.
 
 Columns: wall time; CPU seconds of the client (octoDNS's process, or the operator's) and of
 moto meanwhile (the two sides run different moto versions, see above); requests
@@ -608,6 +609,13 @@ def zoneshift_axfr(work, origin, zone_file, port, cfg):
         rows.append({"run": "zoneshift AXFR, to ShadowVerified", "rc": 0, "wall": wall, "cpu": op.cpu() - cpu0,
                      "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start), "dns": dns_delta(m0, op.metrics()),
                      "passes": first, "synced_s": synced, "bind_cpu": bind.cpu() - bcpu0})
+        # A pass that still writes after the first had declared the records in sync means the
+        # first pass did not have the whole zone: say so, with what the log says of the transfer.
+        late = [f"pass {i + 2}: {p['batches']} batches" for i, p in enumerate(first[1:]) if p["batches"]]
+        if late:
+            dropped = sum("TrySendError" in line for line in open(op.log_path, errors="replace"))
+            rows[-1]["warning"] = (f"wrote after RecordsSynced=True ({'; '.join(late)}); the operator's log "
+                                   f"holds {dropped} warnings of a full DNS receive channel (TrySendError)")
         phases += phase_rows(op, first, "first")
         # The next import: AXFR again, list the zone and find nothing to change, verify again.
         cpu0, start, m0, seen = op.cpu(), moto.offset(), op.metrics(), len(op.passes())
@@ -794,6 +802,8 @@ def main():
                 for p in r.get("passes", []):
                     notes.append(f"{tool} {n} {r['run']}: full pass import {p['import_ms']} ms, "
                                  f"sync {p['sync_ms']} ms ({p['batches']} batches), verify {p['verify_ms']} ms")
+                if "warning" in r:
+                    notes.append(f"{tool} {n}: {r['warning']}")
                 if "synced_s" in r:
                     notes.append(f"{tool} {n}: RecordsSynced after {r['synced_s']:.1f} s, ShadowVerified "
                                  f"after {r['wall']:.1f} s; BIND's CPU meanwhile {r['bind_cpu']:.2f} s")
