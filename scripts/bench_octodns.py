@@ -15,13 +15,27 @@ wraps values in CDATA, which the Rust SDK's XML parser skips).
   records limit of 1000 exceeded"; ZS_BENCH_OCTODNS_MAX_CHANGES=1000 shows it) from the zone
   file (octodns-bind) to Route 53
   (octodns-route53), then the same again with nothing to change (the no-op sync);
-- zoneshift: the release-build operator against scripts/test-env's kube-apiserver, from
-  `kubectl create` of the manifest `zoneshift import --zone-file` writes until
-  `RecordsSynced=True`; then its next resync, which lists the zone and records the full
-  comparison; then the resync after it, within --full-compare-interval.
+- zoneshift, records inline (tool `zoneshift`, sizes up to ZS_BENCH_INLINE_MAX [10000]: beyond
+  that the resource exceeds the Kubernetes API's object size limit): the release-build operator
+  against scripts/test-env's kube-apiserver, from `kubectl create` of the manifest `zoneshift
+  import --zone-file` writes until `RecordsSynced=True`; then its next resync, which lists the
+  zone and records the full comparison; then the resync after it, within --full-compare-interval;
+- zoneshift by zone transfer (tool `zoneshift-axfr`, every size): a BIND 9 `named` of the
+  bench's own (config in the work directory, 127.0.0.1 on a free port, transfers allowed to
+  127.0.0.1 without a key) serves the same zone file; the resource has only `spec.source`
+  (axfr from that server, which is also the server verified against; no cutover approval).
+  From `kubectl create` until `RecordsSynced=True`, then until `ShadowVerified=True`; then the
+  next import (--import-interval, ZS_BENCH_IMPORT_SECONDS [30]), which transfers, lists, finds
+  nothing to change and verifies again. The operator's "full pass" log lines give each pass's
+  import, sync and verify times; a sampler (every 0.25 s: the operator's CPU seconds, RSS and
+  the counters of its /metrics) splits CPU, memory, Route 53 requests and DNS messages among
+  those steps (the second table). A pass that still writes after `RecordsSynced=True` is
+  named in a note: the first import did not hold the whole zone.
 
-Columns: wall time; CPU seconds of the client (octoDNS's process, or the operator's); requests
-by operation, from moto's request log; the client's peak RSS; and the record sets Route 53 holds
+Columns: wall time; CPU seconds of the client (octoDNS's process, or the operator's) and of
+moto meanwhile (the two sides run different moto versions, see above); requests
+by operation, from moto's request log (and for zoneshift the DNS messages it sent, by kind,
+from its /metrics); the client's peak RSS; and the record sets Route 53 holds
 after the tool's last run against the zone file (identical, altered, missing, extra; the apex SOA and NS are
 compared apart). moto, the kube-apiserver and the client share the machine's cores: CPU seconds
 and request counts do not depend on what else runs, wall time does.
@@ -36,12 +50,18 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import boto3
+import dns.exception
+import dns.message
 import dns.name
+import dns.query
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
@@ -125,6 +145,7 @@ class Moto:
         self.log = work / f"moto-{port}-{time.time():.0f}.log"
         if socket.socket().connect_ex(("127.0.0.1", port)) == 0:
             raise SystemExit(f"bench: port {port} is taken: set ZS_BENCH_MOTO_PORTS")
+        self.cpu_marks = {}
         self.proc = subprocess.Popen([str(venv / "bin" / "moto_server"), "-p", str(port)],
                                      stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         for _ in range(200):
@@ -138,7 +159,14 @@ class Moto:
         return f"http://127.0.0.1:{self.port}"
 
     def offset(self):
-        return self.log.stat().st_size
+        """Where the request log ends now; moto's CPU seconds at that point are kept with it."""
+        off = self.log.stat().st_size
+        self.cpu_marks.setdefault(off, proc_cpu(self.proc.pid))
+        return off
+
+    def cpu_since(self, start):
+        """moto's CPU seconds since the offset `start` was taken."""
+        return proc_cpu(self.proc.pid) - self.cpu_marks[start]
 
     def requests(self, start, end=None):
         """Requests logged between two offsets, by Route 53 operation."""
@@ -231,7 +259,7 @@ def read_back(url, origin, expected, expected_ns):
 
 # --- octoDNS -----------------------------------------------------------------------------------
 
-def octodns(work, origin, zone_file, port, max_changes):
+def octodns(work, origin, zone_file, port, max_changes, timeout):
     d = work / f"octodns-{origin[:-1]}"
     (d / "zones").mkdir(parents=True)
     shutil.copy(zone_file, d / "zones" / f"{origin[:-1]}.zone")
@@ -252,14 +280,24 @@ def octodns(work, origin, zone_file, port, max_changes):
             start = moto.offset()
             timing = d / "time"
             t0 = time.monotonic()
-            r = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", str(timing),
-                                str(VENV / "bin" / "octodns-sync"), "--config-file", str(cfg), "--doit"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=open(d / f"{label[-7:].strip()}.log", "w"))
+            r = subprocess.Popen(["/usr/bin/time", "-f", "%U %S %M", "-o", str(timing),
+                                  str(VENV / "bin" / "octodns-sync"), "--config-file", str(cfg), "--doit"],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=open(d / f"{label[-7:].strip()}.log", "w"))
+            try:
+                rc = r.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                # Stop octoDNS itself, so that /usr/bin/time still reports what it used.
+                for child in Path(f"/proc/{r.pid}/task/{r.pid}/children").read_text().split():
+                    os.kill(int(child), signal.SIGTERM)
+                r.wait()
+                rc = f"stopped after {timeout} s"
             wall = time.monotonic() - t0
             time.sleep(0.5)  # moto's log line follows its answer
             user, sys_, rss_kb = timing.read_text().split()[-3:]
-            rows.append({"run": label, "rc": r.returncode, "wall": wall, "cpu": float(user) + float(sys_),
-                         "rss_mib": int(rss_kb) / 1024, "ops": moto.requests(start)})
+            rows.append({"run": label, "rc": rc, "wall": wall, "cpu": float(user) + float(sys_),
+                         "rss_mib": int(rss_kb) / 1024, "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start)})
+            if rc != 0:
+                break
         return rows, moto
     except BaseException:
         moto.stop()
@@ -274,11 +312,15 @@ def proc_cpu(pid):
     return (int(f[11]) + int(f[12])) / TICK
 
 
-def proc_hwm_mib(pid):
+def proc_mem_mib(pid, field="VmHWM"):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def proc_hwm_mib(pid):
+    return proc_mem_mib(pid, "VmHWM")
 
 
 def kubectl(*args, **kw):
@@ -292,74 +334,388 @@ def condition(ns, name, type_):
     return r.stdout.strip()
 
 
-def zoneshift(work, origin, zone_file, port, rps, admin, binary, resync):
-    ns = f"zs-octo-{os.getpid()}-{origin.split('.')[0]}"
-    manifest = work / f"zoneshift-{port}.yaml"
-    r = subprocess.run([binary, "import", "--domain", origin[:-1], "--zone-file", str(zone_file),
+def wait_condition(ns, name, type_, timeout):
+    r = kubectl("wait", "-n", ns, f"--for=condition={type_}", f"hzm/{name}", f"--timeout={timeout}s",
+                check=False)
+    if r.returncode != 0:
+        conds = kubectl("get", "-n", ns, "hzm", name, "-o", "jsonpath={.status.conditions}", check=False)
+        raise SystemExit(f"bench: {type_} not True within {timeout}s: {conds.stdout.strip()[:2000]}")
+
+
+def utc_seconds(stamp):
+    """An RFC 3339 timestamp of the operator's JSON log, as seconds since the epoch."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", stamp)
+    base = datetime.fromisoformat(m.group(1) + (m.group(3).replace("Z", "+00:00")))
+    return base.timestamp() + float("0." + (m.group(2) or "0"))
+
+
+class Operator:
+    """`zoneshift run` for one namespace against one moto, with its admin endpoint, its JSON log
+    and a sampler: every SAMPLE_SECONDS its CPU seconds, RSS and /metrics counters."""
+
+    SAMPLE_SECONDS = 0.25
+
+    def __init__(self, work, tag, binary, ns, moto, admin, extra):
+        self.admin = admin
+        self.log_path = work / f"operator-{tag}.log"
+        self.samples_path = work / f"samples-{tag}.jsonl"
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                   AWS_REGION="us-east-1")
+        self.proc = subprocess.Popen([binary, "run", "--namespace", ns, "--admin-addr", admin,
+                                      "--route53-endpoint", moto.url, "--log-format", "json", *extra],
+                                     env=env, stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"http://{admin}/readyz", timeout=2).read()
+                break
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"bench: the operator exited; see {self.log_path}")
+                time.sleep(0.2)
+        else:
+            self.stop()
+            raise SystemExit("bench: the operator never became ready")
+        self.samples = []
+        self.stopping = threading.Event()
+        self.sampler = threading.Thread(target=self._sample, daemon=True)
+        self.sampler.start()
+
+    def metrics(self):
+        """Route 53 requests and DNS messages (by kind) the operator counted so far."""
+        out = {"route53": 0}
+        try:
+            text = urllib.request.urlopen(f"http://{self.admin}/metrics", timeout=5).read().decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            m = re.match(r'zoneshift_route53_requests_total(?:\{[^}]*\})? (\S+)$', line)
+            if m:
+                out["route53"] += int(float(m.group(1)))
+            m = re.match(r'zoneshift_dns_queries_total\{kind="([a-z]+)"\} (\S+)$', line)
+            if m:
+                out[m.group(1)] = int(float(m.group(2)))
+        return out
+
+    def _sample(self):
+        with open(self.samples_path, "w") as f:
+            while not self.stopping.is_set():
+                try:
+                    s = {"t": time.time(), "cpu": proc_cpu(self.pid), "rss": proc_mem_mib(self.pid, "VmRSS")}
+                except OSError:
+                    return
+                # A busy operator may take a while to answer /metrics: its counters are of the
+                # middle of the request, not of the /proc reading.
+                t0 = time.time()
+                s["m"] = self.metrics()
+                s["tm"] = (t0 + time.time()) / 2
+                self.samples.append(s)
+                f.write(json.dumps(s) + "\n")
+                self.stopping.wait(self.SAMPLE_SECONDS)
+
+    def at(self, t, key):
+        """A cumulative counter at wall-clock time t, interpolated between samples."""
+        when = "t" if key == "cpu" else "tm"
+
+        def value(s):
+            if key == "cpu":
+                return s["cpu"]
+            return s["m"].get(key, 0)
+        pts = [s for s in self.samples if key == "cpu" or s["m"] is not None]
+        if not pts:
+            return 0.0
+        if t <= pts[0][when]:
+            return value(pts[0])
+        for a, b in zip(pts, pts[1:]):
+            if a[when] <= t <= b[when]:
+                w = (t - a[when]) / max(b[when] - a[when], 1e-9)
+                return value(a) + w * (value(b) - value(a))
+        return value(pts[-1])
+
+    def peak_rss(self, t0, t1):
+        """The highest RSS sampled in [t0, t1], the samples on either side included."""
+        inside = [s["rss"] for s in self.samples if t0 - self.SAMPLE_SECONDS <= s["t"] <= t1 + self.SAMPLE_SECONDS]
+        return max(inside) if inside else float("nan")
+
+    def passes(self):
+        """The "full pass" log lines: name, each step's milliseconds, batches, and when it ended."""
+        out = []
+        for line in open(self.log_path, errors="replace"):
+            if '"full pass"' not in line:
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            fields = e.get("fields", e)
+            if fields.get("message") != "full pass":
+                continue
+            out.append({"end": utc_seconds(e["timestamp"]), "name": fields.get("name"),
+                        "import_ms": int(fields["import_ms"]), "sync_ms": int(fields["sync_ms"]),
+                        "verify_ms": int(fields["verify_ms"]), "batches": int(fields.get("batches", 0))})
+        return out
+
+    def cpu(self):
+        return proc_cpu(self.pid)
+
+    def hwm(self):
+        return proc_hwm_mib(self.pid)
+
+    def stop(self):
+        if hasattr(self, "stopping"):
+            self.stopping.set()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def dns_delta(m0, m1):
+    if not m0 or not m1:
+        return {}
+    return {k: m1.get(k, 0) - m0.get(k, 0) for k in ("transfer", "authoritative", "recursive", "update")
+            if m1.get(k, 0) - m0.get(k, 0)}
+
+
+def new_namespace(origin, variant):
+    ns = f"zs-octo-{os.getpid()}-{variant}-{origin.split('.')[0]}"
+    kubectl("apply", "-f", str(ROOT / "crds" / "hostedzonemigration.yaml"))
+    kubectl("create", "namespace", ns)
+    return ns
+
+
+def create(manifest):
+    # `kubectl create`: a client-side apply keeps a second copy of the records in an
+    # annotation, over the API's size limit at 10,000 record sets, and a server-side apply
+    # of 10,000 records ran past the kube-apiserver's request timeout on the shared machine
+    # (the create took 23 s of server time there).
+    r = kubectl("create", "--request-timeout=5m", "-f", str(manifest), check=False)
+    if r.returncode != 0:
+        raise SystemExit(f"bench: kubectl create failed: {r.stderr.strip()}")
+
+
+def cleanup(ns, op):
+    kubectl("delete", "-n", ns, "hzm", "--all", "--timeout=300s", check=False)
+    op.stop()
+    kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def zoneshift(work, origin, zone_file, port, cfg):
+    """Records inline: the manifest `zoneshift import --zone-file` writes, no spec.source."""
+    ns = new_namespace(origin, "inline")
+    manifest = work / f"zoneshift-inline-{origin}yaml"
+    r = subprocess.run([cfg["binary"], "import", "--domain", origin[:-1], "--zone-file", str(zone_file),
                         "--name", "bench", "--namespace", ns], capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"bench: zoneshift import failed: {r.stderr}")
     manifest.write_text(r.stdout)
-    kubectl("apply", "-f", str(ROOT / "crds" / "hostedzonemigration.yaml"))
-    kubectl("create", "namespace", ns)
     moto = Moto(port, work, ROOT / ".venv")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_REGION="us-east-1")
-    log = open(work / f"operator-{port}.log", "w")
-    op = subprocess.Popen([binary, "run", "--namespace", ns, "--admin-addr", admin,
-                           "--route53-endpoint", moto.url, "--route53-rps", str(rps),
-                           "--resync-interval", f"{resync}s", "--log-format", "json"],
-                          env=env, stdout=log, stderr=subprocess.STDOUT)
+    resync = cfg["resync"]
+    op = None
     rows = []
     try:
-        for _ in range(150):
-            if subprocess.run(["curl", "-sf", f"http://{admin}/readyz"], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            raise SystemExit("bench: the operator never became ready")
-        cpu0, start = proc_cpu(op.pid), moto.offset()
+        op = Operator(work, f"inline-{origin[:-1]}", cfg["binary"], ns, moto, cfg["admin"],
+                      ["--route53-rps", str(cfg["rps"]), "--resync-interval", f"{resync}s"])
+        cpu0, start, m0 = op.cpu(), moto.offset(), op.metrics()
         t0 = time.monotonic()
-        # `kubectl create`: a client-side apply keeps a second copy of the records in an
-        # annotation, over the API's size limit at 10,000 record sets, and a server-side apply
-        # of 10,000 records ran past the kube-apiserver's request timeout on the shared machine
-        # (the create took 23 s of server time there).
-        r = kubectl("create", "--request-timeout=5m", "-f", str(manifest), check=False)
-        if r.returncode != 0:
-            raise SystemExit(f"bench: kubectl create failed: {r.stderr.strip()}")
-        kubectl("wait", "-n", ns, "--for=condition=RecordsSynced", "hzm/bench", "--timeout=1800s")
+        create(manifest)
+        wait_condition(ns, "bench", "RecordsSynced", 3600)
         wall = time.monotonic() - t0
         time.sleep(0.5)
-        rows.append({"run": "zoneshift initial", "rc": 0, "wall": wall, "cpu": proc_cpu(op.pid) - cpu0,
-                     "rss_mib": proc_hwm_mib(op.pid), "ops": moto.requests(start)})
+        rows.append({"run": "zoneshift inline, initial", "rc": 0, "wall": wall, "cpu": op.cpu() - cpu0,
+                     "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start), "dns": dns_delta(m0, op.metrics())})
         # The next resync lists the zone and records the comparison in status.lastFullComparison.
-        cpu0, start, t0 = proc_cpu(op.pid), moto.offset(), time.monotonic()
+        cpu0, start, t0 = op.cpu(), moto.offset(), time.monotonic()
         while not kubectl("get", "-n", ns, "hzm", "bench", "-o",
                           "jsonpath={.status.lastFullComparison.at}").stdout.strip():
             if time.monotonic() - t0 > resync * 4 + 600:
                 raise SystemExit("bench: no full comparison was recorded")
             time.sleep(1)
         time.sleep(1)
-        rows.append({"run": "zoneshift resync, listing", "rc": 0, "wall": float("nan"),
-                     "cpu": proc_cpu(op.pid) - cpu0, "rss_mib": proc_hwm_mib(op.pid),
-                     "ops": moto.requests(start)})
+        rows.append({"run": "zoneshift inline, resync, listing", "rc": 0, "wall": float("nan"),
+                     "cpu": op.cpu() - cpu0, "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start)})
         # The resync after it, within --full-compare-interval: one whole interval, idle included.
-        cpu0, start = proc_cpu(op.pid), moto.offset()
+        cpu0, start = op.cpu(), moto.offset()
         time.sleep(resync + 2)
-        rows.append({"run": f"zoneshift resync, trusted ({resync}s window)", "rc": 0, "wall": float("nan"),
-                     "cpu": proc_cpu(op.pid) - cpu0, "rss_mib": proc_hwm_mib(op.pid),
-                     "ops": moto.requests(start)})
+        rows.append({"run": f"zoneshift inline, trusted ({resync}s)", "rc": 0, "wall": float("nan"),
+                     "cpu": op.cpu() - cpu0, "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start)})
         if condition(ns, "bench", "RecordsSynced") != "True":
             raise SystemExit("bench: RecordsSynced left True")
-        return rows, moto
+        return rows, moto, []
     except BaseException:
         moto.stop()
         raise
     finally:
-        kubectl("delete", "-n", ns, "hzm", "--all", "--timeout=300s", check=False)
-        op.send_signal(signal.SIGTERM)
-        op.wait(timeout=60)
-        kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        if op:
+            cleanup(ns, op)
+
+
+def axfr_manifest(path, ns, origin, server):
+    path.write_text(
+        "apiVersion: zoneshift.io/v1alpha1\nkind: HostedZoneMigration\n"
+        f"metadata: {{name: bench, namespace: {ns}}}\n"
+        "spec:\n"
+        f"  domain: {origin[:-1]}\n"
+        "  source:\n"
+        f"    nameservers: ['{server}']\n"
+        "    axfr: {}\n")
+
+
+def phase_rows(op, passes, label):
+    """Each full pass of `passes`, step by step, with what the operator spent in each step."""
+    out = []
+    for i, p in enumerate(passes):
+        t = p["end"] - (p["import_ms"] + p["sync_ms"] + p["verify_ms"]) / 1000
+        for step in ("import", "sync", "verify"):
+            t1 = t + p[f"{step}_ms"] / 1000
+            out.append({"pass": f"{label} {i + 1}", "step": step, "ms": p[f"{step}_ms"],
+                        "cpu": op.at(t1, "cpu") - op.at(t, "cpu"), "rss": op.peak_rss(t, t1),
+                        "route53": op.at(t1, "route53") - op.at(t, "route53"),
+                        "authoritative": op.at(t1, "authoritative") - op.at(t, "authoritative"),
+                        "batches": p["batches"] if step == "sync" else ""})
+            t = t1
+    return out
+
+
+def zoneshift_axfr(work, origin, zone_file, port, cfg):
+    """spec.source.axfr: the operator transfers the zone from a BIND serving the zone file."""
+    ns = new_namespace(origin, "axfr")
+    bind = Bind(work, origin, zone_file)
+    manifest = work / f"zoneshift-axfr-{origin}yaml"
+    axfr_manifest(manifest, ns, origin, bind.server)
+    moto = Moto(port, work, ROOT / ".venv")
+    op = None
+    rows, phases = [], []
+    try:
+        # --resolver: the bench's BIND (it refuses recursion), so that nothing the gate asks
+        # about the parent zone leaves the machine.
+        op = Operator(work, f"axfr-{origin[:-1]}", cfg["binary"], ns, moto, cfg["admin"],
+                      ["--route53-rps", str(cfg["rps"]), "--resync-interval", f"{cfg['resync']}s",
+                       "--import-interval", f"{cfg['import_interval']}s", "--resolver", bind.server])
+        cpu0, start, m0, bcpu0 = op.cpu(), moto.offset(), op.metrics(), bind.cpu()
+        t0, wall0 = time.monotonic(), time.time()
+        create(manifest)
+        wait_condition(ns, "bench", "RecordsSynced", 3600)
+        synced = time.monotonic() - t0
+        time.sleep(0.5)
+        rows.append({"run": "zoneshift AXFR, to RecordsSynced", "rc": 0, "wall": synced, "cpu": op.cpu() - cpu0,
+                     "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start), "dns": dns_delta(m0, op.metrics())})
+        wait_condition(ns, "bench", "ShadowVerified", 3600)
+        wall, wall1 = time.monotonic() - t0, time.time()
+        time.sleep(0.5)
+        first = [p for p in op.passes() if wall0 <= p["end"] <= wall1 + 0.5]
+        rows.append({"run": "zoneshift AXFR, to ShadowVerified", "rc": 0, "wall": wall, "cpu": op.cpu() - cpu0,
+                     "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start), "dns": dns_delta(m0, op.metrics()),
+                     "passes": first, "synced_s": synced, "bind_cpu": bind.cpu() - bcpu0})
+        # A pass that still writes after the first had declared the records in sync means the
+        # first pass did not have the whole zone: say so, with what the log says of the transfer.
+        late = [f"pass {i + 2}: {p['batches']} batches" for i, p in enumerate(first[1:]) if p["batches"]]
+        if late:
+            dropped = sum("TrySendError" in line for line in open(op.log_path, errors="replace"))
+            rows[-1]["warning"] = (f"wrote after RecordsSynced=True ({'; '.join(late)}); the operator's log "
+                                   f"holds {dropped} warnings of a full DNS receive channel (TrySendError)")
+        phases += phase_rows(op, first, "first")
+        # The next import: AXFR again, list the zone and find nothing to change, verify again.
+        cpu0, start, m0, seen = op.cpu(), moto.offset(), op.metrics(), len(op.passes())
+        t0 = time.monotonic()
+        while len(op.passes()) <= seen:
+            if time.monotonic() - t0 > cfg["import_interval"] * 2 + 1800:
+                raise SystemExit("bench: no second import came")
+            time.sleep(1)
+        time.sleep(1)
+        again = op.passes()[seen:seen + 1]
+        rows.append({"run": "zoneshift AXFR, next import", "rc": 0,
+                     "wall": sum(again[0][f"{s}_ms"] for s in ("import", "sync", "verify")) / 1000,
+                     "cpu": op.cpu() - cpu0, "rss_mib": op.hwm(), "ops": moto.requests(start), "moto_cpu": moto.cpu_since(start),
+                     "dns": dns_delta(m0, op.metrics()), "passes": again})
+        phases += phase_rows(op, again, "re-import")
+        for c in ("RecordsSynced", "ShadowVerified"):
+            if condition(ns, "bench", c) != "True":
+                raise SystemExit(f"bench: {c} left True")
+        return rows, moto, phases
+    except BaseException:
+        moto.stop()
+        raise
+    finally:
+        if op:
+            cleanup(ns, op)
+        bind.stop()
+
+
+# --- the old provider, for the zone transfer --------------------------------------------------
+
+def free_port():
+    """A loopback port free for both TCP and UDP, as BIND listens on both."""
+    for _ in range(50):
+        with socket.socket() as t:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            try:
+                with socket.socket(type=socket.SOCK_DGRAM) as u:
+                    u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit("bench: no free loopback port for BIND")
+
+
+class Bind:
+    """Debian's BIND 9 serving the generated zone file, as the old provider zoneshift transfers
+    the zone from: a config of its own in the work directory, 127.0.0.1 on a free port, transfers
+    allowed to 127.0.0.1 without a key."""
+
+    def __init__(self, work, origin, zone_file):
+        self.dir = work / f"named-{origin[:-1]}"
+        self.dir.mkdir(parents=True)
+        self.port = free_port()
+        shutil.copy(zone_file, self.dir / "zone")
+        conf = self.dir / "named.conf"
+        # The generated zone names in-zone SRV targets that have no address records and SRV
+        # owners with underscores: a provider's export as it is. BIND's load-time checks of
+        # those are for a zone's author, not for a server handing out what it holds.
+        conf.write_text(
+            "options {\n"
+            f'  directory "{self.dir}";\n  pid-file "{self.dir / "named.pid"}";\n'
+            f'  session-keyfile "{self.dir / "session.key"}";\n'
+            f"  listen-on port {self.port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n"
+            "  recursion no;\n  allow-query { any; };\n  allow-transfer { 127.0.0.1; };\n"
+            "  dnssec-validation no;\n  notify no;\n"
+            "  check-names primary ignore;\n  check-integrity no;\n};\n"
+            f'zone "{origin[:-1]}" {{ type primary; file "zone"; }};\n')
+        user = ["-u", "root"] if os.geteuid() == 0 else []
+        self.log = self.dir / "named.log"
+        self.proc = subprocess.Popen(["/usr/sbin/named", "-g", *user, "-c", str(conf)],
+                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        query = dns.message.make_query(origin, dns.rdatatype.SOA)
+        for _ in range(600):
+            if self.proc.poll() is not None:
+                raise SystemExit(f"bench: named exited ({self.proc.returncode}); see {self.log}")
+            try:
+                answer = dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.5)
+                if answer.answer:
+                    return
+            except (dns.exception.Timeout, OSError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise SystemExit(f"bench: named did not serve {origin} on port {self.port}; see {self.log}")
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def cpu(self):
+        return proc_cpu(self.proc.pid)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # --- the table ---------------------------------------------------------------------------------
@@ -374,27 +730,50 @@ def fmt_ops(ops):
     return " ".join(f"{k}={v}" for k, v in sorted(ops.items())) or "none"
 
 
+def fmt_row(n, r, b):
+    dns_ = " ".join(f"{k}={v}" for k, v in sorted(r.get("dns", {}).items()))
+    return (f"{n:>6} | {r['run']:<34} | {r['wall']:>8.1f} | {r['cpu']:>7.2f} | {r['moto_cpu']:>8.2f} | "
+            f"{r['rss_mib']:>14.1f} | "
+            f"{b.get('identical', ''):>9} | {altered(b):>22} | {b.get('missing', ''):>7} | "
+            f"{b.get('extra', ''):>5} | {b.get('apex_ns', ''):<15} | {fmt_ops(r['ops'])}"
+            + (f" | DNS {dns_}" if dns_ else "") + ("" if r["rc"] == 0 else f" (exit {r['rc']})" if isinstance(r["rc"], int) else f" ({r['rc']})"))
+
+
+TOOLS = {"octodns": None, "zoneshift": zoneshift, "zoneshift-axfr": zoneshift_axfr}
+
+
 def main():
-    sizes = [int(s) for s in os.environ.get("ZS_BENCH_SIZES", "1000,10000").split(",") if s.strip()]
+    # A SIGTERM (a timeout, a kill of the run) still stops what the run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sizes = [int(s) for s in os.environ.get("ZS_BENCH_SIZES", "1000,10000,50000").split(",") if s.strip()]
     seed = int(os.environ.get("ZS_BENCH_SEED", "53"))
-    rps = int(os.environ.get("ZS_BENCH_RPS", "50"))
     base = int(os.environ.get("ZS_MOTO_PORT", "4614"))
     ports = [int(p) for p in os.environ.get("ZS_BENCH_MOTO_PORTS", f"{base + 20000},{base + 20010}").split(",")]
-    admin = os.environ.get("ZS_BENCH_ADMIN_ADDR", "127.0.0.1:18195")
-    binary = os.environ.get("ZS_BIN", str(ROOT / "target" / "release" / "zoneshift"))
-    resync = int(os.environ.get("ZS_BENCH_RESYNC_SECONDS", "20"))
+    cfg = {
+        "rps": int(os.environ.get("ZS_BENCH_RPS", "50")),
+        "admin": os.environ.get("ZS_BENCH_ADMIN_ADDR", "127.0.0.1:18195"),
+        "binary": os.environ.get("ZS_BIN", str(ROOT / "target" / "release" / "zoneshift")),
+        "resync": int(os.environ.get("ZS_BENCH_RESYNC_SECONDS", "20")),
+        "import_interval": int(os.environ.get("ZS_BENCH_IMPORT_SECONDS", "30")),
+    }
+    inline_max = int(os.environ.get("ZS_BENCH_INLINE_MAX", "10000"))
     max_changes = int(os.environ.get("ZS_BENCH_OCTODNS_MAX_CHANGES", "500"))
-    tools = os.environ.get("ZS_BENCH_TOOLS", "octodns,zoneshift").split(",")
+    octodns_timeout = int(os.environ.get("ZS_BENCH_OCTODNS_TIMEOUT", "0")) or None
+    tools = os.environ.get("ZS_BENCH_TOOLS", "octodns,zoneshift,zoneshift-axfr").split(",")
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown:
+        raise SystemExit(f"bench: unknown tool(s) {unknown} in ZS_BENCH_TOOLS; known: {', '.join(TOOLS)}")
     if not os.environ.get("KUBECONFIG"):
         raise SystemExit('bench: KUBECONFIG is not set: eval "$(scripts/test-env env)"')
-    if "zoneshift" in tools and not os.access(binary, os.X_OK):
-        raise SystemExit(f"bench: no {binary}: cargo build --release")
+    if any(t.startswith("zoneshift") for t in tools) and not os.access(cfg["binary"], os.X_OK):
+        raise SystemExit(f"bench: no {cfg['binary']}: cargo build --release")
     work = Path(tempfile.mkdtemp(prefix="zs-bench-octodns-"))
-    say(f"work directory {work}; seed {seed}; zoneshift --route53-rps {rps}; "
+    say(f"work directory {work}; seed {seed}; zoneshift --route53-rps {cfg['rps']}; "
         f"octodns-route53 max_changes {max_changes}")
-    print(f"{'N':>6} | {'run':<34} | {'wall (s)':>8} | {'CPU (s)':>7} | {'peak RSS (MiB)':>14} | "
-          f"{'identical':>9} | {'altered (TXT re-split)':>22} | {'missing':>7} | {'extra':>5} | apex NS | requests")
-    notes = []
+    print(f"{'N':>6} | {'run':<34} | {'wall (s)':>8} | {'CPU (s)':>7} | {'moto CPU':>8} | {'peak RSS (MiB)':>14} | "
+          f"{'identical':>9} | {'altered (TXT re-split)':>22} | {'missing':>7} | {'extra':>5} | "
+          f"{'apex NS':<15} | requests", flush=True)
+    notes, phases = [], []
     for n in sizes:
         origin = f"bench-{n}.example.com."
         zone_file = work / f"{origin}zone"
@@ -402,23 +781,43 @@ def main():
         expected, expected_ns = expected_sets(zone_file, origin)
         assert len(expected) == n, (len(expected), n)
         for tool in tools:
+            if tool == "zoneshift" and n > inline_max:
+                say(f"zoneshift inline: {n} record sets do not fit in one resource "
+                    f"(ZS_BENCH_INLINE_MAX={inline_max}); skipped")
+                continue
             say(f"{tool}: {n} record sets")
+            t_start = time.monotonic()
             if tool == "octodns":
-                rows, moto = octodns(work, origin, zone_file, ports[0], max_changes)
+                rows, moto = octodns(work, origin, zone_file, ports[0], max_changes, octodns_timeout)
+                steps = []
             else:
-                rows, moto = zoneshift(work, origin, zone_file, ports[1], rps, admin, binary, resync)
+                rows, moto, steps = TOOLS[tool](work, origin, zone_file, ports[1], cfg)
             try:
                 back = read_back(moto.url, origin, expected, expected_ns)
             finally:
                 moto.stop()
+            say(f"{tool}: {n} record sets done in {time.monotonic() - t_start:.0f} s")
             for i, r in enumerate(rows):
-                b = back if i == len(rows) - 1 else {}
-                print(f"{n:>6} | {r['run']:<34} | {r['wall']:>8.1f} | {r['cpu']:>7.2f} | {r['rss_mib']:>14.1f} | "
-                      f"{b.get('identical', ''):>9} | {altered(b):>22} | {b.get('missing', ''):>7} | "
-                      f"{b.get('extra', ''):>5} | {b.get('apex_ns', ''):<7} | {fmt_ops(r['ops'])}"
-                      + ("" if r["rc"] == 0 else f" (exit {r['rc']})"), flush=True)
+                print(fmt_row(n, r, back if i == len(rows) - 1 else {}), flush=True)
+                for p in r.get("passes", []):
+                    notes.append(f"{tool} {n} {r['run']}: full pass import {p['import_ms']} ms, "
+                                 f"sync {p['sync_ms']} ms ({p['batches']} batches), verify {p['verify_ms']} ms")
+                if "warning" in r:
+                    notes.append(f"{tool} {n}: {r['warning']}")
+                if "synced_s" in r:
+                    notes.append(f"{tool} {n}: RecordsSynced after {r['synced_s']:.1f} s, ShadowVerified "
+                                 f"after {r['wall']:.1f} s; BIND's CPU meanwhile {r['bind_cpu']:.2f} s")
+            phases += [dict(p, n=n) for p in steps]
             if back.get("examples") or back.get("error"):
                 notes.append(f"{tool} {n}: {back.get('error') or '; '.join(back['examples'])}")
+    if phases:
+        # Sampled counters, interpolated: a step shorter than a sampling interval or two gets a
+        # share of its neighbours' CPU and requests. The log's wall times are exact.
+        print(f"\n{'N':>6} | {'pass':<12} | {'step':<6} | {'wall (ms)':>9} | {'CPU (s)':>7} | "
+              f"{'peak RSS (MiB)':>14} | {'Route 53 req':>12} | {'DNS queries':>11} | batches")
+        for p in phases:
+            print(f"{p['n']:>6} | {p['pass']:<12} | {p['step']:<6} | {p['ms']:>9} | {p['cpu']:>7.2f} | "
+                  f"{p['rss']:>14.1f} | {p['route53']:>12.0f} | {p['authoritative']:>11.0f} | {p['batches']}")
     for note in notes:
         print("note:", note)
     say(f"logs kept in {work}")
