@@ -747,6 +747,13 @@ class Schedule:
                 self.violation("delete: the resource went while the domain was delegated to its zone")
             if zone not in zones_named(self.origin) or records_of(zone, self.origin) != desired.expected():
                 self.violation("delete: records of the zone the domain is delegated to were deleted")
+            events = json.loads(kubectl("get", "events.v1.events.k8s.io", "-n", self.ns, "-o", "json").stdout)
+            if not any(e.get("reason") == "DeletionBlocked" for e in events.get("items", [])):
+                self.violation("delete: no DeletionBlocked event while the domain was delegated to the zone")
+            if "DeletionBlocked" not in self.seen_stalls:
+                # The runbook lists DeletionBlocked under "event, Stalled"; only the event is
+                # checked (docs/reliability.md, Faults, what the schedules found).
+                self.notes.append("DeletionBlocked not seen as Stalled=True in the status")
             self.world.unpin()  # before the zone can go: the world reads pinned zones every second
             self.world.set_delegation(OLD_NAMESERVERS)
             self.world.run("restore-old-provider", self.world.domain)
@@ -843,7 +850,9 @@ def main():
                 totals[k] = totals.get(k, 0) + n
             print(f"faults: seed {seed}: {'ok' if not r['violations'] else 'VIOLATIONS'} "
                   f"({r['policy']}{', cutover' if r['cutover'] else ''}, {r['requests']} requests, injected {r['injected']}, "
-                  f"{r['operator_kills']} kills, {r['kube_restarts']} kube restarts, {r['seconds']}s)",
+                  f"{r['operator_kills']} kills, {r['kube_restarts']} kube restarts, {r['seconds']}s"
+                  f"{', stalls seen ' + str(r['stalls_seen']) if r['stalls_seen'] else ''}"
+                  f"{', ' + '; '.join(r['notes']) if r['notes'] else ''})",
                   flush=True)
     finally:
         proxy.terminate()
