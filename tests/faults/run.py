@@ -554,7 +554,9 @@ class Schedule:
         threads = [threading.Thread(target=self.watch_status, daemon=True),
                    threading.Thread(target=self.chaos, args=(op,), daemon=True)]
         if self.rng.random() < self.kube_restart_rate:
-            delay = self.rng.uniform(0.5, 6.0)
+            # Within the sync for a zone-file schedule; for a cutover schedule anywhere from the
+            # sync to the soak and completion (they come about 35 s in).
+            delay = self.rng.uniform(0.5, 45.0 if self.world else 6.0)
             threads.append(threading.Thread(target=self.restart_kube, args=(delay,), daemon=True))
         for t in threads:
             t.start()
