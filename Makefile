@@ -37,10 +37,11 @@ test-kube:
 ## from the proxy of tests/faults/r53proxy.py, the operator killed with SIGKILL, the
 ## kube-apiserver restarted. A share of the schedules (ZS_FAULT_CUTOVER_RATE, picked by the
 ## seed) migrate example.net in the DNS world through the cutover to completion, so the world
-## is started serving example.net too. ZS_FAULT_SCHEDULES=100 for the full run (about 80
-## minutes with half of them through the cutover); `make test` runs 5 without the cutover and
-## without restarting the kube-apiserver (about 35 seconds; a restart adds about a minute to
-## its schedule, the cutover about ...). docs/reliability.md, "Faults".
+## is started serving example.net too. ZS_FAULT_SCHEDULES=100 for the full run (about an hour
+## with half of them through the cutover: 40 to 50 s each with Retain, 80 to 90 s with Delete,
+## which waits for the delegation to leave); `make test` runs 5 without the cutover and without
+## restarting the kube-apiserver (about 35 seconds; a restart adds 10 to 60 seconds to its
+## schedule). docs/reliability.md, "Faults".
 ZS_FAULT_SCHEDULES ?= 100
 ZS_FAULT_KUBE_RESTART_RATE ?= 0.25
 ZS_FAULT_CUTOVER_RATE ?= 0.5

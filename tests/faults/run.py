@@ -22,8 +22,8 @@ All along the proxy injects the seed's faults (delays, resets, lost answers, Thr
 PriorRequestNotComplete, InvalidChangeBatch for a record deleted meanwhile, 503, 500), the
 operator is killed with SIGKILL at random moments and started again, and in some schedules
 the kube-apiserver is restarted (scripts/test-env restart kube). The status is sampled every
-half second: Stalled=True is a violation but for the one reason the resource asks for
-(EXPECTED_STALLS). At the end of each stage Route 53, read directly from moto and never
+half second: Stalled=True is a violation but for the reasons that need a person at that stage
+(EXPECTED_STALLS, CUTOVER_EXPECTED_STALLS, DELETION_AFTER_SWITCH_STALLS). At the end of each stage Route 53, read directly from moto and never
 through the proxy, must hold exactly the desired records in exactly one zone of this resource,
 with the status's zone id and record counts saying so.
 
