@@ -651,9 +651,9 @@ class Schedule:
                 if ttl != lowered:
                     self.violation(f"cutover: the gate passes Route53NsTtlLowered with Route 53's apex NS TTL at {ttl}, not {lowered}")
                 self.say("only the approval is missing: approving")
+                approved_at = time.time()  # before the patch: nothing may be requested earlier
                 kubectl("patch", "-n", self.ns, "hzm/m", "--type=merge",
                         "-p", json.dumps({"spec": {"cutover": {"approved": True}}}))
-                approved_at = time.time()
             if phase == "CuttingOver" and switch_wall is None:
                 self.say("CuttingOver: the registrar switches the parent to Route 53")
                 switch_wall = time.time()
