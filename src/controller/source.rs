@@ -130,31 +130,40 @@ pub(super) async fn verify(
         return Verification::AwaitingSync;
     };
     let differs = answers_differ(obj, read, &origin);
-    let comparable: zone::RecordMap = desired
-        .iter()
-        .filter(|(k, _)| {
-            !differs.contains(&(k.name.clone(), k.rtype.to_string()))
-                && !differs.contains(&(k.name.clone(), "*".to_string()))
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    // A copy only when something is left out: at 50,000 record sets a copy of the desired
+    // set was the largest allocation of a pass after the sets themselves.
+    let comparable: std::borrow::Cow<'_, zone::RecordMap> = if differs.is_empty() {
+        std::borrow::Cow::Borrowed(desired)
+    } else {
+        std::borrow::Cow::Owned(
+            desired
+                .iter()
+                .filter(|(k, _)| {
+                    !differs.contains(&(k.name.clone(), k.rtype.to_string()))
+                        && !differs.contains(&(k.name.clone(), "*".to_string()))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    };
+    let comparable = comparable.as_ref();
     let left_out = desired.len() - comparable.len();
-    let asked = verify::questions(&comparable, &origin);
+    let asked = verify::questions(comparable, &origin);
     let mut c = if phase == Phase::Propagating {
-        match probe_every_server(obj, ctx, &asked, &comparable, current, &origin).await {
+        match probe_every_server(obj, ctx, &asked, comparable, current, &origin).await {
             Verification::Compared(c) => c,
             other => return other,
         }
     } else {
         let serial = read.and_then(|r| r.imported.serial);
-        let key = super::memo::verify_key(serial, &servers, &comparable, current);
+        let key = super::memo::verify_key(serial, &servers, comparable, current);
         let uid = obj.uid().unwrap_or_default();
         let now = ctx.clock.now();
         match ctx.verified.get(&uid, key, now, ctx.timing.full_compare) {
             Some(c) => c,
             None => {
                 let answers = ctx.source().ask(&servers, &asked).await;
-                let c = verify::compare(&origin, &comparable, current, &answers);
+                let c = verify::compare(&origin, comparable, current, &answers);
                 ctx.verified.remember(&uid, key, now, &c);
                 c
             }
