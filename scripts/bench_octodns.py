@@ -72,6 +72,16 @@ VENV = ROOT / ".venv-bench"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def terminate(proc, timeout):
+    """SIGTERM, then SIGKILL if `proc` has not ended within `timeout` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def say(*a):
     print("bench:", *a, file=sys.stderr, flush=True)
 
@@ -464,12 +474,7 @@ class Operator:
     def stop(self):
         if hasattr(self, "stopping"):
             self.stopping.set()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 60)
 
 
 def dns_delta(m0, m1):
@@ -710,12 +715,7 @@ class Bind:
         return proc_cpu(self.proc.pid)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 30)
 
 
 # --- the table ---------------------------------------------------------------------------------

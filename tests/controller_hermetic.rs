@@ -81,16 +81,21 @@ fn migration(mode: CutoverMode) -> HostedZoneMigration {
     m
 }
 
+/// The fake Kubernetes API holding `obj`, with Events.
+async fn fake_api(obj: HostedZoneMigration) -> kube::Client {
+    ClientBuilder::new()
+        .with_resource::<HostedZoneMigration>()
+        .with_status_subresource::<HostedZoneMigration>()
+        .with_resource::<Event>()
+        .with_object(obj)
+        .build()
+        .await
+        .expect("fake client")
+}
+
 impl Hermetic {
     async fn new(obj: HostedZoneMigration, source_ns_ttl: u32) -> Hermetic {
-        let client = ClientBuilder::new()
-            .with_resource::<HostedZoneMigration>()
-            .with_status_subresource::<HostedZoneMigration>()
-            .with_resource::<Event>()
-            .with_object(obj)
-            .build()
-            .await
-            .expect("fake client");
+        let client = fake_api(obj).await;
         let route53 = FakeRoute53::default();
         let parent = FakeDns::new(&OLD, 3600);
         let registrar = FakeRegistrar::default();
@@ -137,14 +142,7 @@ impl Hermetic {
         ));
         o.metadata.resource_version = None;
         o.metadata.managed_fields = None;
-        let client = ClientBuilder::new()
-            .with_resource::<HostedZoneMigration>()
-            .with_status_subresource::<HostedZoneMigration>()
-            .with_resource::<Event>()
-            .with_object(o)
-            .build()
-            .await
-            .expect("fake client");
+        let client = fake_api(o).await;
         let mut ctx = Context::with_ports(
             client.clone(),
             self.ctx.aws.clone(),
