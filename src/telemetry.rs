@@ -110,11 +110,6 @@ pub fn count_dns_query(kind: &'static str) {
     DNS_QUERIES.get_or_create(&DnsQueryLabels { kind }).inc();
 }
 
-/// DNS messages of `kind` sent so far by this process.
-pub fn dns_queries(kind: &'static str) -> u64 {
-    DNS_QUERIES.get_or_create(&DnsQueryLabels { kind }).get()
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProbeLabels {
     pub probe: &'static str,

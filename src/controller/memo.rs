@@ -82,7 +82,7 @@ impl VerifyMemo {
         let memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let (k, at, c) = memo.get(uid)?;
         let age = now.duration_since(*at);
-        let fresh = age.is_positive() && age.unsigned_abs() < max_age || age.is_zero();
+        let fresh = !age.is_negative() && age.unsigned_abs() < max_age;
         (*k == key && fresh).then(|| c.clone())
     }
 
