@@ -420,7 +420,10 @@ async fn one_emptied_old_server_is_caught_during_the_soak() {
 }
 
 /// Deleting the resource with deletionPolicy Delete while the domain is delegated to the zone
-/// deletes nothing.
+/// deletes nothing, and the status says a person must act (`Stalled=True DeletionBlocked`).
+/// Once the delegation leaves, the deletion waits by itself (`Reconciling=True
+/// DeletionWaiting`, no longer stalled) until the delegation's TTLs have passed, then empties
+/// and deletes the zone.
 #[tokio::test]
 async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
     let mut m = migration(CutoverMode::Manual);
@@ -442,6 +445,44 @@ async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
     assert!(r.is_err(), "deletion is refused while delegated");
     assert_eq!(w.route53.records(&zone).len(), before, "nothing deleted");
     assert!(w.events().await.contains(&"DeletionBlocked".to_string()));
+    let s = w.status().await;
+    let cond = |s: &HostedZoneMigrationStatus, t| {
+        let c = s.condition(t).expect("condition").clone();
+        (c.status, c.reason)
+    };
+    let blocked = ("True".to_string(), "DeletionBlocked".to_string());
+    assert_eq!(cond(&s, ConditionType::Stalled), blocked);
+    assert_eq!(cond(&s, ConditionType::Ready).1, "DeletionBlocked");
+
+    // The delegation moves back to the old provider: no person is needed any more, but
+    // resolvers may hold the delegation to the zone for its TTLs.
+    let old: Vec<String> = OLD.iter().map(|s| s.to_string()).collect();
+    w.parent.delegate(&old);
+    w.clock.advance(Duration::from_secs(30));
+    let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
+    assert!(r.is_err(), "deletion waits for the delegation's TTLs");
+    assert_eq!(
+        w.route53.records(&zone).len(),
+        before,
+        "nothing deleted yet"
+    );
+    let s = w.status().await;
+    let waiting = ("True".to_string(), "DeletionWaiting".to_string());
+    assert_eq!(cond(&s, ConditionType::Reconciling), waiting);
+    assert_eq!(cond(&s, ConditionType::Stalled).0, "False");
+    let until = s
+        .cutover
+        .as_ref()
+        .and_then(|c| c.route53_releasable_at.clone());
+    assert!(until.is_some(), "until when Route 53 keeps serving is kept");
+
+    w.clock.advance(Duration::from_secs(3 * 86_400));
+    let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
+    assert!(r.is_ok(), "deletion goes on after the TTLs: {r:?}");
+    assert!(
+        w.route53.records(&zone).is_empty(),
+        "the zone is emptied and deleted"
+    );
 }
 
 /// A resource shows its phase and why it waits before its first Route 53 call returns: the

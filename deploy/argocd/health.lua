@@ -44,6 +44,7 @@ local PROGRESSING_REASONS = {
   Soaking = true,                 -- Caches of the old delegation may live on: keep the old provider serving.
   OldProviderNsUnchanged = true,  -- The old provider's own apex NS records still name its servers: set them to Route 53's.
   UpdatingOldProviderNs = true,   -- zoneshift is updating the old provider's apex NS records to Route 53's.
+  DeletionWaiting = true,         -- Deletion waits by itself: resolvers may still hold the delegation to this zone, or the parent zone could not be read.
 }
 
 -- Reasons that need a person, or report an error.
@@ -73,7 +74,8 @@ local DEGRADED_REASONS = {
   DelegationChanged = true,       -- The parent left the Route 53 nameservers without a rollback.
   RolledBack = true,              -- Back on the old provider; decide what next.
   OldProviderNsUpdateFailed = true,-- The old provider refused zoneshift's update of its apex NS records.
-  DeletionBlocked = true,         -- Deletion waits: the domain is delegated to this zone, or resolvers may still hold it.
+  DeletionBlocked = true,         -- Deletion is refused: the domain is delegated to this zone; a person moves it or keeps the zone.
+  ZoneNotEmpty = true,            -- Deletion stops short of the zone: it holds record sets zoneshift did not write.
   SourceUnhealthy = true,         -- The old provider stopped answering as Route 53 does during the soak.
 }
 

@@ -279,8 +279,14 @@ reasons! {
     UpdatingOldProviderNs: Progressing, stalled = false;
     /// The old provider refused zoneshift's update of its apex NS records.
     OldProviderNsUpdateFailed: Degraded, stalled = true;
-    /// Deletion waits: the domain is delegated to this zone, or resolvers may still hold it.
+    /// Deletion is refused: the domain is delegated to this zone; a person moves it or keeps
+    /// the zone.
     DeletionBlocked: Degraded, stalled = true;
+    /// Deletion waits by itself: resolvers may still hold the delegation to this zone, or the
+    /// parent zone could not be read.
+    DeletionWaiting: Progressing, stalled = false;
+    /// Deletion stops short of the zone: it holds record sets zoneshift did not write.
+    ZoneNotEmpty: Degraded, stalled = true;
     /// Every cached copy of the old delegation has expired.
     Released: Healthy, stalled = false;
     /// The old provider still answers as Route 53 does.
@@ -310,8 +316,6 @@ reasons! {
     ZoneRetained: EventOnly, stalled = false;
     /// Managed record sets were deleted on the way out.
     RecordsDeleted: EventOnly, stalled = false;
-    /// The zone holds records zoneshift did not write, so it is not deleted.
-    ZoneNotEmpty: EventOnly, stalled = false;
     /// The hosted zone was deleted.
     ZoneDeleted: EventOnly, stalled = false;
 }

@@ -30,10 +30,8 @@ pub(super) async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<
     }
     let aws = ctx.aws_for(obj).await?;
     let origin = zone::normalize_origin(&spec.domain).map_err(Error::InvalidSpec)?;
-    if let Err(message) = deletion_allowed(obj, ctx, &origin).await {
-        let reason = Reason::DeletionBlocked;
-        events::warn(ctx, obj, reason, EventAction::Cleanup, message.clone()).await;
-        return Err(Error::CleanupBlocked { reason, message });
+    if let Err(hold) = deletion_allowed(obj, ctx, &origin).await {
+        return Err(held(obj, ctx, hold).await);
     }
     let own_ref = caller_reference(&obj.uid().unwrap_or_default());
     let known = obj
@@ -75,6 +73,24 @@ pub(super) async fn cleanup(obj: &HostedZoneMigration, ctx: &Context) -> Result<
     delete_zone_if_empty(obj, ctx, &aws, &zone, &current, &owned).await
 }
 
+/// Why a deletion cannot finish yet, and until when Route 53 must keep serving when that was
+/// found out just now (kept in the status, so the wait survives restarts).
+struct Hold {
+    reason: Reason,
+    message: String,
+    until: Option<jiff::Timestamp>,
+}
+
+impl Hold {
+    fn new(reason: Reason, message: String) -> Hold {
+        Hold {
+            reason,
+            message,
+            until: None,
+        }
+    }
+}
+
 /// Whether the zone may be emptied: never while the domain is (or may be, as far as caches
 /// go) delegated to it. Once the switch was asked for, the parent must be seen serving other
 /// nameservers, and the Route 53 delegation's TTLs must have passed since (counted from the
@@ -83,7 +99,7 @@ async fn deletion_allowed(
     obj: &HostedZoneMigration,
     ctx: &Context,
     origin: &str,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), Hold> {
     let Some(s) = &obj.status else {
         return Ok(());
     };
@@ -98,18 +114,18 @@ async fn deletion_allowed(
         .collect();
     let keep = "set deletionPolicy: Retain to delete the resource and keep the zone";
     let parent = ctx.observer().parent_delegation(origin).await.map_err(|e| {
-        format!("The parent zone cannot be read ({e}): the domain may still be delegated to hosted zone {zone_id}, so its records are not deleted; {keep}.")
+        Hold::new(Reason::DeletionWaiting, format!("The parent zone cannot be read ({e}): the domain may still be delegated to hosted zone {zone_id}, so its records are not deleted; {keep}."))
     })?;
     if parent.nameservers.iter().any(|n| ours.contains(n)) || !parent.disagreement.is_empty() {
-        return Err(format!(
+        return Err(Hold::new(Reason::DeletionBlocked, format!(
             "The domain is delegated to hosted zone {zone_id} ({}): deleting its records would take the domain off the Internet. Move the delegation away first (spec.cutover.rollback), or {keep}.",
             parent.nameservers.join(", ")
-        ));
+        )));
     }
     let now = ctx.clock.now();
     let cut = s.cutover.clone().unwrap_or_default();
-    let until = match time::parse(&cut.route53_releasable_at) {
-        Some(u) => u,
+    let (until, found) = match time::parse(&cut.route53_releasable_at) {
+        Some(u) => (u, None),
         None => {
             let parent_ttl = cut
                 .parent_ns_ttl_max
@@ -121,31 +137,52 @@ async fn deletion_allowed(
                 .and_then(|t| t.route53_ns)
                 .unwrap_or(0);
             let until = time::plus(time::start(now), (parent_ttl.max(0) + ns_ttl.max(0)) as u64);
-            remember_until(obj, ctx, until).await;
-            until
+            (until, Some(until))
         }
     };
     if now < until {
-        return Err(format!(
+        let message = format!(
             "The delegation has left hosted zone {zone_id}, but resolvers may hold it until {until}: its records are deleted after that."
-        ));
+        );
+        return Err(Hold {
+            until: found,
+            ..Hold::new(Reason::DeletionWaiting, message)
+        });
     }
     Ok(())
 }
 
-/// Keeps in the status until when Route 53 must keep serving, so the wait survives restarts.
-async fn remember_until(obj: &HostedZoneMigration, ctx: &Context, until: jiff::Timestamp) {
+/// Says why the deletion holds: an event, and the status (`Ready=False` with the reason;
+/// `Stalled=True` when a person must act, `Reconciling=True` when it ends by itself), so
+/// `kubectl wait` and GitOps health checks see why the resource stays. The error keeps the
+/// finalizer and brings the next attempt.
+async fn held(obj: &HostedZoneMigration, ctx: &Context, hold: Hold) -> Error {
+    let Hold {
+        reason,
+        message,
+        until,
+    } = hold;
+    if reason.stalled() {
+        events::warn(ctx, obj, reason, EventAction::Cleanup, message.clone()).await;
+    } else {
+        events::normal(ctx, obj, reason, EventAction::Cleanup, message.clone()).await;
+    }
     let ns = obj.namespace().unwrap_or_else(|| "default".into());
     let api: kube::Api<HostedZoneMigration> = kube::Api::namespaced(ctx.client.clone(), &ns);
     let prev = obj.status.clone().unwrap_or_default();
     let mut status = prev.clone();
-    status
-        .cutover
-        .get_or_insert_with(Default::default)
-        .route53_releasable_at = Some(until.to_string());
-    if let Err(e) = super::status::write(ctx, &api, obj, &prev, &status).await {
-        tracing::warn!(error = %e, "could not record until when Route 53 keeps serving");
+    if let Some(until) = until {
+        status
+            .cutover
+            .get_or_insert_with(Default::default)
+            .route53_releasable_at = Some(until.to_string());
     }
+    let generation = obj.metadata.generation;
+    crate::plan::deletion_held(&mut status, reason, &message, generation, ctx.clock.now());
+    if let Err(e) = super::status::write(ctx, &api, obj, &prev, &status).await {
+        tracing::warn!(error = %e, "could not say in the status why the deletion holds");
+    }
+    Error::CleanupBlocked { reason, message }
 }
 
 /// Which record sets zoneshift owns in a zone.
@@ -209,18 +246,7 @@ async fn delete_zone_if_empty(
             "Hosted zone {} still holds {} record sets zoneshift did not write ({}); it deletes only what it owns. Remove them by hand or set deletionPolicy: Retain.",
             zone.id, others.len(), others.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         );
-        events::warn(
-            ctx,
-            obj,
-            Reason::ZoneNotEmpty,
-            EventAction::Cleanup,
-            message.clone(),
-        )
-        .await;
-        return Err(Error::CleanupBlocked {
-            reason: Reason::ZoneNotEmpty,
-            message,
-        });
+        return Err(held(obj, ctx, Hold::new(Reason::ZoneNotEmpty, message)).await);
     }
     aws.route53.delete_zone(&zone.id).await?;
     let note = format!("Deleted hosted zone {}.", zone.id);

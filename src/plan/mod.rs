@@ -16,7 +16,7 @@ pub mod sync;
 pub mod time;
 pub mod verify;
 
-pub use status::{set_condition, summarize};
+pub use status::{deletion_held, set_condition, summarize};
 pub use sync::after_sync;
 
 use crate::api::{ChangeInfo, Reason, RecordCounts};

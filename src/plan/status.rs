@@ -127,6 +127,22 @@ pub fn summarize(
     kstatus(c, ok, &reason, &message, generation, now);
 }
 
+/// A deletion that cannot finish yet: `Ready=False` with the reason, and the kstatus pair saying
+/// whether a person must act (`Stalled`, the domain delegated to the zone, foreign records in
+/// it) or zoneshift waits by itself (`Reconciling`, caches of the delegation expiring).
+pub fn deletion_held(
+    s: &mut HostedZoneMigrationStatus,
+    reason: Reason,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let c = &mut s.conditions;
+    let r = reason.as_str();
+    set_condition_raw(c, ConditionType::Ready, false, r, message, generation, now);
+    kstatus(c, false, r, message, generation, now);
+}
+
 /// kstatus (Flux, `kubectl wait --for=jsonpath`): `Stalled` when a person must act,
 /// `Reconciling` while zoneshift goes on by itself, neither when ready or waiting for a
 /// person's yes (approval, or a rollback to be taken back).
