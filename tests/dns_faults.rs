@@ -1,6 +1,7 @@
 //! DNS faults at the old provider, from a small authoritative server of the test's own on a
 //! free loopback port (never the shared DNS world): a zone transfer cut mid-way, a zone that
-//! changes serial while it is sent, a server that never answers, one that answers SERVFAIL.
+//! changes serial while it is sent, a server that never answers, one that answers SERVFAIL,
+//! one whose answers to plain queries (verification, the probes) come truncated.
 //! The rule: an incomplete read never becomes a deletion. A transfer that did not finish is an
 //! error, the sync is not run, Route 53 keeps what it holds, and no person is asked to act for
 //! what passes by itself.
@@ -38,6 +39,8 @@ enum Mode {
     /// A large zone in many small messages, all written at once: the client must take every
     /// one, however fast they come and however slowly it reads.
     ManyMessages,
+    /// Any query answered with one of the zone's records and the TC flag: a part of the answer.
+    Truncated,
 }
 
 struct Server {
@@ -116,6 +119,7 @@ impl Server {
                             .set_message_type(MessageType::Response)
                             .set_op_code(query.op_code())
                             .set_authoritative(true)
+                            .set_truncated(matches!(mode, Mode::Truncated))
                             .set_response_code(rcode)
                             .add_queries(query.queries().to_vec())
                             .add_answers(answers);
@@ -152,6 +156,7 @@ impl Server {
                             return;
                         }
                         Mode::ServFail => vec![reply(vec![], ResponseCode::ServFail)],
+                        Mode::Truncated => vec![reply(all[..1].to_vec(), ResponseCode::NoError)],
                         Mode::ManyMessages => {
                             let mut m = vec![reply(vec![soa(&origin, 1)], ResponseCode::NoError)];
                             m.extend(
@@ -235,6 +240,34 @@ async fn a_silent_server_or_servfail_is_an_error() {
         .await
         .expect_err("servfail");
     assert!(matches!(e, TransferError::Refused { .. }), "{e}");
+}
+
+/// The queries of verification and of the cutover's probes (`Authorities::ask`): a server that
+/// never answers, answers SERVFAIL, or sends a truncated answer gave no answer, never a part of
+/// one taken for the whole (an empty or partial record set would read as a difference, or as
+/// the old provider failing users). The control: the same server answering whole.
+#[tokio::test]
+async fn a_query_answered_silently_servfail_or_truncated_is_no_answer() {
+    use hickory_proto::rr::RecordType;
+    use zoneshift::dns::query::{Answer, Authorities};
+    let s = Server::start("q.example", Mode::Whole).await;
+    let ask = || async {
+        // One connection per question: the test's server answers one query per connection.
+        let auth = Authorities::connect(&[s.addr], TIMEOUT).await;
+        auth.ask("h1.q.example.", RecordType::A).await
+    };
+    match ask().await {
+        Ok(Answer::Authoritative(r)) => assert_eq!(r.len(), 1, "the control reads the record"),
+        other => panic!("the control: {other:?}"),
+    }
+    for mode in [Mode::Truncated, Mode::ServFail, Mode::Silent] {
+        s.set(mode);
+        let e = ask().await.expect_err("no answer");
+        assert!(
+            matches!(e, zoneshift::dns::DnsError::Unreachable(_)),
+            "{mode:?}: {e}"
+        );
+    }
 }
 
 /// The whole path: a migration imports the zone by AXFR and syncs it; then every fault in turn

@@ -120,6 +120,11 @@ pub(crate) fn read_response(
         .filter(|r| r.record_type() == RecordType::NS)
         .cloned()
         .collect();
+    if resp.truncated() {
+        // Over TCP a server sets TC only when the answer did not fit: what came is a part of
+        // it, and a part of a record set read as the whole would be a wrong observation.
+        return Err("answered with the TC flag set: the answer is truncated".into());
+    }
     match resp.response_code() {
         ResponseCode::NoError if resp.authoritative() => {
             let want: Vec<Record> = resp

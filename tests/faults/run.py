@@ -21,14 +21,18 @@ after each of them, and the pin file that has the world serve this moto's zone r
 All along the proxy injects the seed's faults (delays, resets, lost answers, Throttling,
 PriorRequestNotComplete, InvalidChangeBatch for a record deleted meanwhile, 503, 500), the
 operator is killed with SIGKILL at random moments and started again, and in some schedules
-the kube-apiserver is restarted (scripts/test-env restart kube). The status is sampled every
+the kube-apiserver is restarted (scripts/test-env restart kube). In cutover schedules (a share
+of them, --dns-fault-rate) the DNS world fails too: its old provider (before the approval: after
+it, an old provider that stops answering is a real failure of the soak, SourceUnhealthy) or its
+parent's server is frozen (SIGSTOP) for 1 to 4 seconds at random moments, so imports, probes and
+delegation polls time out. The status is sampled every
 half second: Stalled=True is a violation but for the reasons that need a person at that stage
 (EXPECTED_STALLS, CUTOVER_EXPECTED_STALLS, DELETION_AFTER_SWITCH_STALLS). At the end of each stage Route 53, read directly from moto and never
 through the proxy, must hold exactly the desired records in exactly one zone of this resource,
 with the status's zone id and record counts saying so.
 
 Usage: run.py [--schedules N] [--first-seed S] [--seed S] [--bin PATH] [--json FILE]
-              [--kube-restart-rate R] [--cutover-rate R] [--dns-world PATH]
+              [--kube-restart-rate R] [--cutover-rate R] [--dns-fault-rate R] [--dns-world PATH]
 N defaults to $ZS_FAULT_SCHEDULES or 5. Needs: eval "$(scripts/test-env env)" and a built
 binary (cargo build); with a cutover rate above 0, a DNS world that serves example.net
 (ZS_WORLD_DOMAINS="example.com example.net" scripts/dns-world up), which run.py asks itself. Exits 1 if any schedule found a violation; prints the faults injected by
@@ -169,6 +173,9 @@ class DnsWorld:
 
     def __init__(self, script, domain):
         self.script, self.domain = os.path.abspath(script), domain
+        # Held by the schedule's own reads and changes of the world and by a freeze: the
+        # schedule never reads a frozen server, nor changes the delegation while one is frozen.
+        self.lock = threading.RLock()
         self.pin = os.path.join(os.path.dirname(os.path.dirname(self.script)), ".test-env",
                                 "dns-world", f"route53-zone-{domain}")
         env = {}
@@ -181,14 +188,38 @@ class DnsWorld:
         self.key_file = env["ZS_WORLD_TSIG_KEY_FILE"]
         self.parent_ns_ttl = int(env["ZS_WORLD_PARENT_NS_TTL"])
         self.child_ns_ttl = int(env["ZS_WORLD_CHILD_NS_TTL"])
+        self.state = os.path.dirname(self.pin)
+
+    def freeze(self, server, seconds):
+        """Freezes one of the world's servers (SIGSTOP), then lets it go on (SIGCONT): what
+        asks it meanwhile times out, as when a provider's server hangs. `server` is the
+        world's process name (bind-old, the old provider; knot-tld, the parent's server)."""
+        with self.lock:
+            pid = int(open(os.path.join(self.state, f"{server}.pid")).read().strip())
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0]
+            if not cmd.endswith((b"named", b"knotd")):
+                raise RuntimeError(f"pid {pid} of {server} is {cmd!r}, not the world's server")
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                time.sleep(seconds)
+            finally:
+                os.kill(pid, signal.SIGCONT)
 
     def run(self, *args):
+        with self.lock:
+            return self._run(*args)
+
+    def _run(self, *args):
         p = subprocess.run([self.script, *args], capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             raise RuntimeError(f"dns-world {' '.join(args)}: {p.stderr.strip()[-300:]}")
         return p.stdout
 
     def dig(self, server, *args):
+        with self.lock:
+            return self._dig(server, *args)
+
+    def _dig(self, server, *args):
         host, port = server.rsplit(":", 1)
         p = subprocess.run(["dig", "-p", port, f"@{host}", "+tcp", "+time=2", "+tries=2", *args],
                            capture_output=True, text=True, timeout=30)
@@ -374,9 +405,16 @@ class Operator:
 
 
 class Schedule:
-    def __init__(self, seed, binary, proxy_port, verbose, kube_restart_rate, world=None):
+    def __init__(self, seed, binary, proxy_port, verbose, kube_restart_rate, world=None,
+                 dns_fault_rate=0.0):
         self.seed = seed
         self.kube_restart_rate = kube_restart_rate
+        # The DNS world's faults draw from a generator of their own: the seed's other draws
+        # (Route 53 faults, kills, changes) stay what they were without them.
+        self.dns_rng = random.Random(f"dns-{seed}")
+        self.dns_faults = world is not None and self.dns_rng.random() < dns_fault_rate
+        self.freezes = {}
+        self.approved = False
         self.rng = random.Random(seed)
         self.binary, self.proxy_port, self.verbose = binary, proxy_port, verbose
         self.world = world  # a DnsWorld: this schedule goes through the cutover
@@ -456,6 +494,22 @@ class Schedule:
             self.done.wait(self.rng.uniform(0.0, 1.5))
             op.restart()
 
+    def dns_chaos(self):
+        """Freezes the world's old provider (until the approval) or its parent's server for 1
+        to 4 s, every 2 to 10 s."""
+        while not self.done.wait(self.dns_rng.uniform(2.0, 10.0)):
+            with self.world.lock:
+                servers = ["knot-tld"] if self.approved else ["bind-old", "knot-tld"]
+                server = self.dns_rng.choice(servers)
+                secs = self.dns_rng.uniform(1.0, 4.0)
+                self.say(f"freezing {server} for {secs:.1f}s")
+                try:
+                    self.world.freeze(server, secs)
+                except (OSError, ValueError, RuntimeError) as e:
+                    self.violation(f"could not freeze {server}: {e}")
+                    return
+                self.freezes[server] = self.freezes.get(server, 0) + 1
+
     def restart_kube(self, delay):
         """Restarts the kube-apiserver once, `delay` seconds into the schedule."""
         if self.done.wait(delay):
@@ -529,7 +583,8 @@ class Schedule:
             desired = WorldDesired(self.rng, self.world)
         else:
             desired = Desired(self.rng, self.domain)
-        self.say(f"policy {policy}, fault rate {rates_total:.2f}" + (", cutover" if self.world else ""))
+        self.say(f"policy {policy}, fault rate {rates_total:.2f}" + (", cutover" if self.world else "")
+                 + (", DNS faults" if self.dns_faults else ""))
 
         # Someone else's zone of the same name, with a record: never to be touched.
         foreign = r53().create_hosted_zone(Name=self.domain, CallerReference=f"someone-else-{self.seed}-{os.getpid()}")["HostedZone"]["Id"].split("/")[-1]
@@ -558,6 +613,8 @@ class Schedule:
             # sync to the soak and completion (they come about 35 s in).
             delay = self.rng.uniform(0.5, 45.0 if self.world else 6.0)
             threads.append(threading.Thread(target=self.restart_kube, args=(delay,), daemon=True))
+        if self.dns_faults:
+            threads.append(threading.Thread(target=self.dns_chaos, daemon=True))
         for t in threads:
             t.start()
         uid = None
@@ -617,6 +674,7 @@ class Schedule:
                 "operator_kills": op.kills, "kube_restarts": self.kube_restarts,
                 "requests": counts["requests"], "injected": counts["injected"],
                 "emulated": counts.get("emulated", {}),
+                "dns_freezes": self.freezes,
                 "stalls_seen": sorted(self.seen_stalls), "notes": self.notes,
                 "violations": self.violations}
 
@@ -651,9 +709,11 @@ class Schedule:
                 if ttl != lowered:
                     self.violation(f"cutover: the gate passes Route53NsTtlLowered with Route 53's apex NS TTL at {ttl}, not {lowered}")
                 self.say("only the approval is missing: approving")
-                approved_at = time.time()  # before the patch: nothing may be requested earlier
-                kubectl("patch", "-n", self.ns, "hzm/m", "--type=merge",
-                        "-p", json.dumps({"spec": {"cutover": {"approved": True}}}))
+                with self.world.lock:  # no freeze of the old provider from here on
+                    self.approved = True
+                    approved_at = time.time()  # before the patch: nothing may be requested earlier
+                    kubectl("patch", "-n", self.ns, "hzm/m", "--type=merge",
+                            "-p", json.dumps({"spec": {"cutover": {"approved": True}}}))
             if phase == "CuttingOver" and switch_wall is None:
                 self.say("CuttingOver: the registrar switches the parent to Route 53")
                 switch_wall = time.time()
@@ -816,6 +876,10 @@ def main():
                     default=float(os.environ.get("ZS_FAULT_CUTOVER_RATE", "0")),
                     help="the share of schedules, picked by the seed, that go through the cutover "
                          "and completion (of example.net, in the DNS world)")
+    ap.add_argument("--dns-fault-rate", type=float,
+                    default=float(os.environ.get("ZS_FAULT_DNS_RATE", "0.5")),
+                    help="the share of cutover schedules, picked by the seed, in which the DNS "
+                         "world's old provider and parent server freeze at random moments")
     ap.add_argument("--dns-world", default=os.path.join(ROOT, "scripts", "dns-world"),
                     help="the DNS world's script: the checkout whose world is up (one per machine)")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -839,7 +903,7 @@ def main():
                               "--upstream", os.environ["ZS_ROUTE53_ENDPOINT"], "--port", "0"],
                              stdout=subprocess.PIPE, text=True)
     port = int(proxy.stdout.readline().split()[1])
-    results, totals = [], {}
+    results, totals, freezes = [], {}, {}
     started = time.time()
     log_dir = os.path.join(ROOT, ".test-env", "faults")
     os.makedirs(log_dir, exist_ok=True)
@@ -848,14 +912,18 @@ def main():
             t0 = time.time()
             with open(os.path.join(log_dir, f"operator-{seed}.log"), "w") as log:
                 cut = world if takes_cutover(seed, a.cutover_rate) else None
-                r = Schedule(seed, a.bin, port, a.verbose, a.kube_restart_rate, cut).run(log)
+                r = Schedule(seed, a.bin, port, a.verbose, a.kube_restart_rate, cut,
+                             a.dns_fault_rate).run(log)
             r["seconds"] = round(time.time() - t0, 1)
             results.append(r)
             for k, n in r["injected"].items():
                 totals[k] = totals.get(k, 0) + n
+            for k, n in r["dns_freezes"].items():
+                freezes[k] = freezes.get(k, 0) + n
             print(f"faults: seed {seed}: {'ok' if not r['violations'] else 'VIOLATIONS'} "
                   f"({r['policy']}{', cutover' if r['cutover'] else ''}, {r['requests']} requests, injected {r['injected']}, "
-                  f"{r['operator_kills']} kills, {r['kube_restarts']} kube restarts, {r['seconds']}s"
+                  f"{r['operator_kills']} kills, {r['kube_restarts']} kube restarts, "
+                  f"{'DNS freezes ' + str(r['dns_freezes']) + ', ' if r['dns_freezes'] else ''}{r['seconds']}s"
                   f"{', stalls seen ' + str(r['stalls_seen']) if r['stalls_seen'] else ''}"
                   f"{', ' + '; '.join(r['notes']) if r['notes'] else ''})",
                   flush=True)
@@ -868,11 +936,12 @@ def main():
           f"{sum(r['completed'] for r in results)} of them Completed), "
           f"{sum(r['requests'] for r in results)} Route 53 requests, injected by kind "
           f"{dict(sorted(totals.items()))}, {sum(r['operator_kills'] for r in results)} operator kills, "
-          f"{sum(r['kube_restarts'] for r in results)} kube-apiserver restarts; "
+          f"{sum(r['kube_restarts'] for r in results)} kube-apiserver restarts, "
+          f"DNS servers frozen {dict(sorted(freezes.items()))} times; "
           f"{len(bad)} schedules with violations{': seeds ' + ', '.join(str(r['seed']) for r in bad) if bad else ''}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"schedules": results, "injected": totals}, f, indent=1)
+            json.dump({"schedules": results, "injected": totals, "dns_freezes": freezes}, f, indent=1)
     sys.exit(1 if bad else 0)
 
 
