@@ -169,7 +169,11 @@ async fn observe_and_sync(
         }
         Ok(read) => read,
     };
-    let imported = read.as_ref().map(|r| &r.imported.sets);
+    // The imported sets move into the desired set (the pass holds them once); what else the
+    // import says (serial, servers, what needs an acknowledgement, the count) stays in `read`.
+    let mut read = read;
+    let imported_count = read.as_ref().map_or(0, |r| r.imported.sets.len());
+    let imported = read.as_mut().map(|r| std::mem::take(&mut r.imported.sets));
     let options = records::SyncOptions {
         mode,
         keep_current: switch_seen && imports,
@@ -185,7 +189,7 @@ async fn observe_and_sync(
         Some(_) => {
             let verification = source::verify(obj, ctx, &pass, phase, read.as_ref()).await;
             Some(SourceObservation {
-                import: read.map(source::info),
+                import: read.map(|r| source::info(r, imported_count)),
                 verification,
             })
         }

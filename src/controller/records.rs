@@ -97,7 +97,7 @@ pub(super) async fn sync(
     obj: &HostedZoneMigration,
     ctx: &Context,
     aws: &Aws,
-    imported: Option<&RecordMap>,
+    imported: Option<RecordMap>,
     options: SyncOptions,
 ) -> SyncPass {
     let SyncOptions {
@@ -106,12 +106,14 @@ pub(super) async fn sync(
         may_trust_comparison,
     } = options;
     let spec = &obj.spec;
-    let empty = RecordMap::new();
-    let desired =
-        match zone::desired_with_import(&spec.domain, &spec.records, imported.unwrap_or(&empty)) {
-            Ok(d) => d,
-            Err(errors) => return SyncPass::only(invalid(&errors)),
-        };
+    let desired = match zone::desired_from_import(
+        &spec.domain,
+        &spec.records,
+        imported.unwrap_or_default(),
+    ) {
+        Ok(d) => d,
+        Err(errors) => return SyncPass::only(invalid(&errors)),
+    };
     let origin = match zone::normalize_origin(&spec.domain) {
         Ok(o) => o,
         Err(message) => return SyncPass::only(SyncOutcome::InvalidSpec { message }),

@@ -25,12 +25,13 @@ pub(super) async fn read(
     ctx.source().import(&ns, &origin, src).await
 }
 
-/// The import, as the planner takes it.
-pub(super) fn info(read: SourceRead) -> plan::ImportInfo {
+/// The import, as the planner takes it (`imported`: how many record sets it brought; the sets
+/// themselves have moved into the pass's desired set).
+pub(super) fn info(read: SourceRead, imported: usize) -> plan::ImportInfo {
     plan::ImportInfo {
         from: read.from,
         serial: read.imported.serial,
-        imported: read.imported.sets.len(),
+        imported,
         skipped: read
             .imported
             .skipped

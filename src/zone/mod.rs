@@ -14,7 +14,7 @@ pub use crate::api::SyncMode;
 pub use diff::{diff, ChangeUnit, DeleteGuard, Diff};
 pub use imported::{proxied_by_cloudflare, Imported, Skipped};
 pub use name::{normalize_name, normalize_origin, normalize_target};
-pub use spec::{desired_from_spec, desired_with_import, RecordError};
+pub use spec::{desired_from_import, desired_from_spec, desired_with_import, RecordError};
 pub use value::{normalize_value, quote, txt_strings};
 
 use std::collections::BTreeMap;
