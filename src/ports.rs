@@ -91,7 +91,7 @@ pub trait Route53Api: Send + Sync {
     async fn apply(
         &self,
         zone_id: &str,
-        changes: &[ChangeUnit],
+        changes: &[ChangeUnit<'_>],
         current: &CurrentZone,
     ) -> (Vec<AppliedBatch>, Option<Route53Error>);
     /// Whether a change has reached every Route 53 nameserver.

@@ -456,7 +456,8 @@ async fn delete_when_the_zone_is_already_gone_succeeds() {
     // Someone removed the records and the zone by hand.
     let cur = w.r53.list_records(&id).await.expect("list");
     let origin = normalize_origin(&domain).expect("origin");
-    let d = zone::diff(&Default::default(), &cur.sets, &origin, SyncMode::Sync);
+    let none = Default::default();
+    let d = zone::diff(&none, &cur.sets, &origin, SyncMode::Sync);
     assert!(w.r53.apply(&id, &d.changes, &cur).await.1.is_none());
     assert!(w.r53.delete_zone(&id).await.expect("delete"));
     let w = w.deleted("m").await;
@@ -477,7 +478,8 @@ async fn a_lost_zone_is_reported_not_recreated() {
     let id = zone_id(&m);
     let cur = w.r53.list_records(&id).await.expect("list");
     let origin = normalize_origin(&domain).expect("origin");
-    let d = zone::diff(&Default::default(), &cur.sets, &origin, SyncMode::Sync);
+    let none = Default::default();
+    let d = zone::diff(&none, &cur.sets, &origin, SyncMode::Sync);
     assert!(w.r53.apply(&id, &d.changes, &cur).await.1.is_none());
     assert!(w.r53.delete_zone(&id).await.expect("delete"));
     // Seen at the next full comparison: until then resyncs trust the last listing.

@@ -104,9 +104,10 @@ async fn prior_request_not_complete_is_retried() {
         }],
     )
     .expect("valid");
+    let empty = Default::default();
     let d = zone::diff(
         &desired,
-        &Default::default(),
+        &empty,
         &normalize_origin("example.com").expect("o"),
         SyncMode::Sync,
     );
@@ -152,9 +153,10 @@ async fn a_rejected_batch_reports_the_aws_code_without_retrying() {
         }],
     )
     .expect("valid");
+    let empty = Default::default();
     let d = zone::diff(
         &desired,
-        &Default::default(),
+        &empty,
         &normalize_origin("example.com").expect("o"),
         SyncMode::Sync,
     );

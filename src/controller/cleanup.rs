@@ -211,7 +211,7 @@ async fn delete_owned(
         .sets
         .values()
         .filter(|s| owned.owns(s))
-        .map(|s| ChangeUnit::Delete(s.clone()))
+        .map(ChangeUnit::Delete)
         .collect();
     let (batches, error) = aws.route53.apply(&zone.id, &deletes, current).await;
     if let Some(e) = error {

@@ -24,7 +24,7 @@ use aws_sdk_route53::types::{
     ChangeAction, ChangeBatch, HostedZone, HostedZoneConfig, ResourceRecordSet,
 };
 use aws_sdk_route53::Client;
-use batch::{pack, ROUTE53_LIMITS};
+use batch::{pack, Cost, ROUTE53_LIMITS};
 use std::collections::HashMap;
 
 /// Record sets exactly as Route 53 returned them, kept in [`CurrentZone::verbatim`].
@@ -392,7 +392,7 @@ impl Route53 {
     pub async fn apply(
         &self,
         zone_id: &str,
-        changes: &[ChangeUnit],
+        changes: &[ChangeUnit<'_>],
         current: &CurrentZone,
     ) -> (Vec<AppliedBatch>, Option<Route53Error>) {
         let batches = match build_batches(changes, current) {
@@ -403,14 +403,20 @@ impl Route53 {
         for (i, batch) in batches.into_iter().enumerate() {
             let (mut creates, mut updates, mut deletes) = (0, 0, 0);
             for c in &batch {
-                match c.action() {
+                match c.action {
                     ChangeAction::Create => creates += 1,
                     ChangeAction::Upsert => updates += 1,
                     _ => deletes += 1,
                 }
             }
+            // Converted batch by batch: a zone's worth of SDK record sets is never held at
+            // once (at 50,000 creates it was the largest allocation of a first sync).
+            let sdk = match batch.iter().map(|p| p.change(current)).collect() {
+                Ok(sdk) => sdk,
+                Err(e) => return (applied, Some(e)),
+            };
             let change_batch = match ChangeBatch::builder()
-                .set_changes(Some(batch))
+                .set_changes(Some(sdk))
                 .comment(format!("zoneshift batch {}", i + 1))
                 .build()
             {
@@ -512,46 +518,78 @@ impl Route53 {
     }
 }
 
-/// Turns change units into SDK changes packed into batches. A DELETE repeats the record set
-/// exactly as Route 53 returned it.
-fn build_batches(
-    changes: &[ChangeUnit],
-    current: &CurrentZone,
-) -> Result<Vec<Vec<aws_sdk_route53::types::Change>>> {
-    let as_is = |s: &RecordSet| -> Result<ResourceRecordSet> {
-        match current
-            .verbatim
-            .get::<RawSets>()
-            .and_then(|r| r.get(&s.key))
-        {
-            Some(raw) => Ok(raw.clone()),
-            None => convert::to_sdk(s).map_err(invalid),
-        }
-    };
-    let desired = |s: &RecordSet| convert::to_sdk(s).map_err(invalid);
-    let mk = |a: ChangeAction, rr: ResourceRecordSet| convert::change(a, rr).map_err(invalid);
+/// One SDK change of a batch, converted when its batch is sent; its cost was measured on the
+/// same conversion when the batches were packed.
+struct Planned<'a> {
+    action: ChangeAction,
+    set: &'a RecordSet,
+    /// A DELETE repeats the record set exactly as Route 53 returned it.
+    verbatim: bool,
+    cost: Cost,
+}
+
+impl<'a> Planned<'a> {
+    fn new(
+        action: ChangeAction,
+        set: &'a RecordSet,
+        verbatim: bool,
+        current: &CurrentZone,
+    ) -> Result<Planned<'a>> {
+        let mut p = Planned {
+            action,
+            set,
+            verbatim,
+            cost: Cost::default(),
+        };
+        p.cost = convert::change_cost(&p.change(current)?);
+        Ok(p)
+    }
+
+    fn change(&self, current: &CurrentZone) -> Result<aws_sdk_route53::types::Change> {
+        let raw = match self.verbatim {
+            true => current
+                .verbatim
+                .get::<RawSets>()
+                .and_then(|r| r.get(&self.set.key))
+                .cloned(),
+            false => None,
+        };
+        let rr = match raw {
+            Some(raw) => raw,
+            None => convert::to_sdk(self.set).map_err(invalid)?,
+        };
+        convert::change(self.action.clone(), rr).map_err(invalid)
+    }
+}
+
+/// Packs change units into batches of SDK changes to come (see [`Planned`]).
+fn build_batches<'a>(
+    changes: &[ChangeUnit<'a>],
+    current: &'a CurrentZone,
+) -> Result<Vec<Vec<Planned<'a>>>> {
+    let plan =
+        |a: ChangeAction, s: &'a RecordSet, verbatim: bool| Planned::new(a, s, verbatim, current);
     let mut units = Vec::with_capacity(changes.len());
     for c in changes {
         units.push(match c {
-            ChangeUnit::Create(s) => vec![mk(ChangeAction::Create, desired(s)?)?],
-            ChangeUnit::Update { desired: d, .. } => vec![mk(ChangeAction::Upsert, desired(d)?)?],
+            ChangeUnit::Create(s) => vec![plan(ChangeAction::Create, s, false)?],
+            ChangeUnit::Update { desired: d, .. } => vec![plan(ChangeAction::Upsert, d, false)?],
             ChangeUnit::Replace {
                 current: cur,
                 desired: d,
             } => vec![
-                mk(ChangeAction::Delete, as_is(cur)?)?,
-                mk(ChangeAction::Create, desired(d)?)?,
+                plan(ChangeAction::Delete, cur, true)?,
+                plan(ChangeAction::Create, d, false)?,
             ],
-            ChangeUnit::Delete(s) => vec![mk(ChangeAction::Delete, as_is(s)?)?],
+            ChangeUnit::Delete(s) => vec![plan(ChangeAction::Delete, s, true)?],
         });
     }
     pack(
         units,
-        convert::change_cost,
+        |p| p.cost,
         |u| {
             u.first()
-                .and_then(|c| c.resource_record_set())
-                .map(|rr| format!("{} {}", rr.name(), rr.r#type().as_str()))
+                .map(|p| format!("{} {}", p.set.key.name, p.set.key.rtype))
                 .unwrap_or_default()
         },
         ROUTE53_LIMITS,
@@ -601,7 +639,7 @@ impl crate::ports::Route53Api for Route53 {
     async fn apply(
         &self,
         zone_id: &str,
-        changes: &[ChangeUnit],
+        changes: &[ChangeUnit<'_>],
         current: &CurrentZone,
     ) -> (Vec<AppliedBatch>, Option<Route53Error>) {
         Route53::apply(self, zone_id, changes, current).await

@@ -3,27 +3,29 @@
 use super::{is_apex_protected, RecordKey, RecordMap, RecordSet, SyncMode};
 
 /// One indivisible step of a sync. A `Replace` is a delete and a create of the same key that
-/// must land in the same change batch, so the name never goes missing in between.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChangeUnit {
+/// must land in the same change batch, so the name never goes missing in between. It borrows
+/// the record sets of the desired set and of the listed zone: a first sync of 50,000 record
+/// sets plans 50,000 creates without a copy of any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeUnit<'a> {
     /// The key is absent from the zone.
-    Create(RecordSet),
+    Create(&'a RecordSet),
     /// The key exists with other values or TTL; an UPSERT replaces it.
     Update {
-        current: RecordSet,
-        desired: RecordSet,
+        current: &'a RecordSet,
+        desired: &'a RecordSet,
     },
     /// The key exists with another routing policy, which an UPSERT cannot change.
     Replace {
-        current: RecordSet,
-        desired: RecordSet,
+        current: &'a RecordSet,
+        desired: &'a RecordSet,
     },
     /// The key is in the zone but not desired (only in `Sync` mode).
-    Delete(RecordSet),
+    Delete(&'a RecordSet),
 }
 
-impl ChangeUnit {
-    pub fn key(&self) -> &RecordKey {
+impl<'a> ChangeUnit<'a> {
+    pub fn key(&self) -> &'a RecordKey {
         match self {
             ChangeUnit::Create(s) | ChangeUnit::Delete(s) => &s.key,
             ChangeUnit::Update { desired, .. } | ChangeUnit::Replace { desired, .. } => {
@@ -46,19 +48,19 @@ impl ChangeUnit {
 
 /// The result of comparing desired with current.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Diff {
+pub struct Diff<'a> {
     /// Changes in the order they must be applied.
-    pub changes: Vec<ChangeUnit>,
+    pub changes: Vec<ChangeUnit<'a>>,
     /// Desired sets that the zone already holds as desired.
     pub in_sync: usize,
     /// Record sets in the zone that zoneshift may manage (the apex SOA and NS excluded).
     pub current_count: usize,
 }
 
-impl Diff {
-    pub fn deletes(&self) -> impl Iterator<Item = &RecordSet> {
+impl<'a> Diff<'a> {
+    pub fn deletes(&self) -> impl Iterator<Item = &'a RecordSet> + '_ {
         self.changes.iter().filter_map(|c| match c {
-            ChangeUnit::Delete(s) => Some(s),
+            ChangeUnit::Delete(s) => Some(*s),
             _ => None,
         })
     }
@@ -66,7 +68,12 @@ impl Diff {
 
 /// Compares `desired` with `current` (both normalised). The apex SOA and NS are never
 /// touched; in `UpsertOnly` mode nothing is deleted.
-pub fn diff(desired: &RecordMap, current: &RecordMap, origin: &str, mode: SyncMode) -> Diff {
+pub fn diff<'a>(
+    desired: &'a RecordMap,
+    current: &'a RecordMap,
+    origin: &str,
+    mode: SyncMode,
+) -> Diff<'a> {
     let mut changes = Vec::new();
     let mut in_sync = 0;
     for (key, want) in desired {
@@ -74,17 +81,17 @@ pub fn diff(desired: &RecordMap, current: &RecordMap, origin: &str, mode: SyncMo
             continue;
         }
         match current.get(key) {
-            None => changes.push(ChangeUnit::Create(want.clone())),
+            None => changes.push(ChangeUnit::Create(want)),
             Some(have) if have == want => in_sync += 1,
             Some(have) if have.routing.kind() != want.routing.kind() => {
                 changes.push(ChangeUnit::Replace {
-                    current: have.clone(),
-                    desired: want.clone(),
+                    current: have,
+                    desired: want,
                 })
             }
             Some(have) => changes.push(ChangeUnit::Update {
-                current: have.clone(),
-                desired: want.clone(),
+                current: have,
+                desired: want,
             }),
         }
     }
@@ -95,7 +102,7 @@ pub fn diff(desired: &RecordMap, current: &RecordMap, origin: &str, mode: SyncMo
         }
         current_count += 1;
         if mode == SyncMode::Sync && !desired.contains_key(key) {
-            changes.push(ChangeUnit::Delete(have.clone()));
+            changes.push(ChangeUnit::Delete(have));
         }
     }
     changes.sort_by(|a, b| a.rank().cmp(&b.rank()).then_with(|| a.key().cmp(b.key())));
@@ -220,7 +227,8 @@ mod tests {
             region: Some("eu-west-1".into()),
             ..Default::default()
         };
-        let d = diff(&map(&[want]), &map(&[have]), o, SyncMode::Sync);
+        let (want, have) = (map(&[want]), map(&[have]));
+        let d = diff(&want, &have, o, SyncMode::Sync);
         assert!(matches!(d.changes[0], ChangeUnit::Replace { .. }));
     }
 
@@ -243,12 +251,8 @@ mod tests {
             DeleteGuard::check(&d, 25).is_none(),
             "1 of 4 is 25%, allowed"
         );
-        let d = diff(
-            &map(&[set("a", RecordType::A, "192.0.2.1")]),
-            &current,
-            o,
-            SyncMode::Sync,
-        );
+        let only_a = map(&[set("a", RecordType::A, "192.0.2.1")]);
+        let d = diff(&only_a, &current, o, SyncMode::Sync);
         let g = DeleteGuard::check(&d, 25).unwrap();
         assert_eq!(g.deletes, 3);
         assert!(g.message().contains("delete 3 of the zone's 4 record sets"));

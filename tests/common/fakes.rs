@@ -204,7 +204,7 @@ impl Route53Api for FakeRoute53 {
     async fn apply(
         &self,
         zone_id: &str,
-        changes: &[ChangeUnit],
+        changes: &[ChangeUnit<'_>],
         _current: &CurrentZone,
     ) -> (Vec<AppliedBatch>, Option<Route53Error>) {
         if changes.is_empty() {
@@ -228,21 +228,23 @@ impl Route53Api for FakeRoute53 {
             let ok = match c {
                 ChangeUnit::Create(d) => {
                     creates += 1;
-                    next.insert(d.key.clone(), d.clone()).is_none()
+                    next.insert(d.key.clone(), (*d).clone()).is_none()
                 }
                 ChangeUnit::Update { desired, .. } => {
                     updates += 1;
-                    next.insert(desired.key.clone(), desired.clone());
+                    next.insert(desired.key.clone(), (*desired).clone());
                     true
                 }
                 ChangeUnit::Replace { current, desired } => {
                     updates += 1;
-                    next.remove(&current.key).as_ref() == Some(current)
-                        && next.insert(desired.key.clone(), desired.clone()).is_none()
+                    next.remove(&current.key).as_ref() == Some(*current)
+                        && next
+                            .insert(desired.key.clone(), (*desired).clone())
+                            .is_none()
                 }
                 ChangeUnit::Delete(d) => {
                     deletes += 1;
-                    next.remove(&d.key).as_ref() == Some(d)
+                    next.remove(&d.key).as_ref() == Some(*d)
                 }
             };
             if !ok {
