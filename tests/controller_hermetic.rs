@@ -454,10 +454,39 @@ async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
     assert_eq!(cond(&s, ConditionType::Stalled), blocked);
     assert_eq!(cond(&s, ConditionType::Ready).1, "DeletionBlocked");
 
-    // The delegation moves back to the old provider: no person is needed any more, but
-    // resolvers may hold the delegation to the zone for its TTLs.
+    // Most servers of the parent serve the old provider again, one still serves the zone's
+    // nameservers: the domain is still delegated to the zone there.
     let old: Vec<String> = OLD.iter().map(|s| s.to_string()).collect();
+    let ours = w.parent.nameservers();
     w.parent.delegate(&old);
+    w.parent.split(vec![ours], vec![]);
+    let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
+    assert!(r.is_err(), "deletion is refused while one server delegates");
+    assert_eq!(w.route53.records(&zone).len(), before, "nothing deleted");
+    assert_eq!(cond(&w.status().await, ConditionType::Stalled), blocked);
+
+    // That server no longer answers, the others serve the old provider: it may still
+    // delegate to the zone, so the deletion waits, by itself (not stalled: no person is
+    // needed, and the server's view is asked again next time).
+    w.parent
+        .split(vec![], vec!["192.0.2.251:53: timed out".to_string()]);
+    let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
+    assert!(r.is_err(), "deletion waits for the unanswered server");
+    assert_eq!(w.route53.records(&zone).len(), before, "nothing deleted");
+    let s = w.status().await;
+    let waiting = ("True".to_string(), "DeletionWaiting".to_string());
+    assert_eq!(cond(&s, ConditionType::Reconciling), waiting);
+    assert_eq!(cond(&s, ConditionType::Stalled).0, "False");
+    let msg = s
+        .condition(ConditionType::Ready)
+        .expect("Ready")
+        .message
+        .clone();
+    assert!(msg.contains("192.0.2.251:53"), "{msg}");
+
+    // Every server serves the old provider: no person is needed any more, but resolvers may
+    // hold the delegation to the zone for its TTLs.
+    w.parent.split(vec![], vec![]);
     w.clock.advance(Duration::from_secs(30));
     let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
     assert!(r.is_err(), "deletion waits for the delegation's TTLs");
@@ -467,7 +496,6 @@ async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
         "nothing deleted yet"
     );
     let s = w.status().await;
-    let waiting = ("True".to_string(), "DeletionWaiting".to_string());
     assert_eq!(cond(&s, ConditionType::Reconciling), waiting);
     assert_eq!(cond(&s, ConditionType::Stalled).0, "False");
     let until = s

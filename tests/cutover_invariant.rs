@@ -187,8 +187,14 @@ impl World {
             ttl,
             ds,
             ds_ttl,
+            other_sets: if disagreement.is_empty() {
+                vec![]
+            } else {
+                vec![set(&OLD)]
+            },
             servers: 2,
             disagreement,
+            unanswered: vec![],
         }
     }
 

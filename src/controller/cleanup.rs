@@ -116,10 +116,21 @@ async fn deletion_allowed(
     let parent = ctx.observer().parent_delegation(origin).await.map_err(|e| {
         Hold::new(Reason::DeletionWaiting, format!("The parent zone cannot be read ({e}): the domain may still be delegated to hosted zone {zone_id}, so its records are not deleted; {keep}."))
     })?;
-    if parent.nameservers.iter().any(|n| ours.contains(n)) || !parent.disagreement.is_empty() {
+    let served = std::iter::once(&parent.nameservers).chain(&parent.other_sets);
+    if let Some(set) = served
+        .into_iter()
+        .find(|set| set.iter().any(|n| ours.contains(n)))
+    {
         return Err(Hold::new(Reason::DeletionBlocked, format!(
             "The domain is delegated to hosted zone {zone_id} ({}): deleting its records would take the domain off the Internet. Move the delegation away first (spec.cutover.rollback), or {keep}.",
-            parent.nameservers.join(", ")
+            set.join(", ")
+        )));
+    }
+    // A parent server that did not answer may still delegate to the zone: wait for it.
+    if !parent.unanswered.is_empty() {
+        return Err(Hold::new(Reason::DeletionWaiting, format!(
+            "Not every server of the parent zone could be read ({}): the domain may still be delegated to hosted zone {zone_id} there, so its records are not deleted; {keep}.",
+            parent.unanswered.join("; ")
         )));
     }
     let now = ctx.clock.now();

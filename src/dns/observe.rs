@@ -190,8 +190,34 @@ pub async fn parent_delegation(
         let auth = Authorities::connect(&[*addr], timeout).await;
         answers.push((*addr, delegation_at(&auth, &parent, origin).await));
     }
+    let mut view = tally(&parent, &answers)?;
+    let auth = Authorities::connect(&addrs, timeout).await;
+    let (ds, ds_ttl) = match auth.ask(origin, RecordType::DS).await {
+        Ok(Answer::Authoritative(r)) => (
+            r.iter().map(|r| r.data().to_string()).collect(),
+            r.iter().map(Record::ttl).max().unwrap_or(0),
+        ),
+        Ok(_) => (Vec::new(), 0),
+        Err(e) => {
+            return Err(DnsError::Unreachable(format!(
+                "the parent zone {parent} did not answer for DS: {e}"
+            )))
+        }
+    };
+    view.ds = ds;
+    view.ds_ttl = ds_ttl;
+    Ok(view)
+}
+
+/// The view the answers of a parent's servers give (without DS): the set most of them serve,
+/// the largest TTL, the servers that disagree, the other sets and the servers that did not
+/// answer apart.
+fn tally(
+    parent: &str,
+    answers: &[(SocketAddr, Result<Delegation, DnsError>)],
+) -> Result<ParentView, DnsError> {
     let mut sets: Vec<(Vec<String>, usize)> = Vec::new();
-    for (_, a) in &answers {
+    for (_, a) in answers {
         if let Ok((set, _)) = a {
             match sets.iter_mut().find(|(s, _)| s == set) {
                 Some(entry) => entry.1 += 1,
@@ -217,35 +243,35 @@ pub async fn parent_delegation(
     // An IPv6 address none of which answers means no IPv6 path from here (a resolver without
     // one cannot use them either); once any IPv6 address answers, each one counts.
     let v6_reachable = answers.iter().any(|(addr, a)| addr.is_ipv6() && a.is_ok());
-    let disagreement = answers
-        .iter()
-        .filter(|(addr, _)| v6_reachable || !addr.is_ipv6())
-        .filter_map(|(addr, a)| match a {
-            Ok((set, _)) if *set == nameservers => None,
-            Ok((set, _)) => Some(format!("{addr} serves {}", set.join(" "))),
-            Err(e) => Some(format!("{addr}: {e}")),
-        })
-        .collect();
-    let auth = Authorities::connect(&addrs, timeout).await;
-    let (ds, ds_ttl) = match auth.ask(origin, RecordType::DS).await {
-        Ok(Answer::Authoritative(r)) => (
-            r.iter().map(|r| r.data().to_string()).collect(),
-            r.iter().map(Record::ttl).max().unwrap_or(0),
-        ),
-        Ok(_) => (Vec::new(), 0),
-        Err(e) => {
-            return Err(DnsError::Unreachable(format!(
-                "the parent zone {parent} did not answer for DS: {e}"
-            )))
-        }
+    let counted = || {
+        answers
+            .iter()
+            .filter(|(addr, _)| v6_reachable || !addr.is_ipv6())
     };
+    let unanswered: Vec<String> = counted()
+        .filter_map(|(addr, a)| a.as_ref().err().map(|e| format!("{addr}: {e}")))
+        .collect();
+    let disagreement = counted()
+        .filter_map(|(addr, a)| match a {
+            Ok((set, _)) if *set != nameservers => Some(format!("{addr} serves {}", set.join(" "))),
+            _ => None,
+        })
+        .chain(unanswered.iter().cloned())
+        .collect();
+    let other_sets = sets
+        .into_iter()
+        .map(|(set, _)| set)
+        .filter(|set| *set != nameservers)
+        .collect();
     Ok(ParentView {
         nameservers,
         ttl,
-        ds,
-        ds_ttl,
-        servers: addrs.len(),
+        ds: Vec::new(),
+        ds_ttl: 0,
+        servers: answers.len(),
         disagreement,
+        other_sets,
+        unanswered,
     })
 }
 
@@ -386,5 +412,69 @@ impl crate::ports::DnsObserver for ResolverObserver {
         let resolver = self.connect().await?;
         let addrs = resolver.addresses(host.trim_end_matches('.')).await?;
         Ok(addrs.into_iter().map(|a| a.to_string()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("address")
+    }
+
+    /// A parent's servers: two serve one set, one another, one times out, and an IPv6 address
+    /// answers too (so IPv6 counts). The majority's set is the view's; the other set and the
+    /// server that did not answer are kept apart, and all three disagree.
+    #[test]
+    fn the_parent_view_keeps_other_sets_and_unanswered_servers_apart() {
+        let old = set(&["ns1.old.example.", "ns2.old.example."]);
+        let ours = set(&["ns-1.awsdns-01.org."]);
+        let answers = vec![
+            (addr("192.0.2.1:53"), Ok((old.clone(), 172_800))),
+            (addr("[2001:db8::1]:53"), Ok((old.clone(), 3_600))),
+            (addr("192.0.2.2:53"), Ok((ours.clone(), 300))),
+            (
+                addr("192.0.2.3:53"),
+                Err(DnsError::Unreachable("timed out".into())),
+            ),
+        ];
+        let view = tally("example.", &answers).expect("view");
+        assert_eq!(view.nameservers, old);
+        assert_eq!(view.ttl, 172_800);
+        assert_eq!(view.servers, 4);
+        assert_eq!(view.other_sets, vec![ours]);
+        assert_eq!(view.unanswered, vec!["192.0.2.3:53: timed out".to_string()]);
+        assert_eq!(view.disagreement.len(), 2, "{:?}", view.disagreement);
+    }
+
+    /// No server answered: no view, and the error names each server's failure.
+    #[test]
+    fn a_parent_no_server_of_which_answers_is_unreachable() {
+        let answers = vec![(
+            addr("192.0.2.3:53"),
+            Err(DnsError::Unreachable("timed out".into())),
+        )];
+        let e = tally("example.", &answers).expect_err("no view");
+        assert!(e.to_string().contains("192.0.2.3:53: timed out"), "{e}");
+    }
+
+    /// Every IPv6 address failing means no IPv6 path from here: those do not disagree.
+    #[test]
+    fn unreachable_ipv6_alone_does_not_disagree() {
+        let old = set(&["ns1.old.example."]);
+        let answers = vec![
+            (addr("192.0.2.1:53"), Ok((old.clone(), 60))),
+            (
+                addr("[2001:db8::1]:53"),
+                Err(DnsError::Unreachable("network unreachable".into())),
+            ),
+        ];
+        let view = tally("example.", &answers).expect("view");
+        assert!(view.disagreement.is_empty() && view.unanswered.is_empty());
     }
 }

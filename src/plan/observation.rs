@@ -20,6 +20,11 @@ pub struct ParentView {
     /// The servers that did not answer or answered another NS set than `nameservers`; empty
     /// when every server agrees. The delegation counts as switched only then.
     pub disagreement: Vec<String>,
+    /// The NS sets that the servers of `disagreement` which answered serve instead, each
+    /// normalised and sorted like `nameservers`.
+    pub other_sets: Vec<Vec<String>>,
+    /// The servers of `disagreement` that did not answer, each with why.
+    pub unanswered: Vec<String>,
 }
 
 impl ParentView {
@@ -32,6 +37,8 @@ impl ParentView {
             ds_ttl: 0,
             servers: 1,
             disagreement: Vec::new(),
+            other_sets: Vec::new(),
+            unanswered: Vec::new(),
         }
     }
 }

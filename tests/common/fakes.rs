@@ -507,6 +507,14 @@ impl FakeDns {
         FakeDns(Arc::new(Mutex::new(Ok(ParentView::agreed(ns, ttl)))))
     }
 
+    /// The NS set the parent serves now (empty while it cannot be read).
+    pub fn nameservers(&self) -> Vec<String> {
+        lock(&self.0)
+            .as_ref()
+            .map(|p| p.nameservers.clone())
+            .unwrap_or_default()
+    }
+
     /// The registrar's change reaching the parent.
     pub fn delegate(&self, nameservers: &[String]) {
         let mut v = lock(&self.0);
@@ -517,6 +525,22 @@ impl FakeDns {
                 .collect();
             ns.sort();
             p.nameservers = ns;
+        }
+    }
+
+    /// Some servers of the parent serve other NS sets (`other_sets`, normalised) or do not
+    /// answer (`unanswered`); empty for both, every server agrees again.
+    pub fn split(&self, other_sets: Vec<Vec<String>>, unanswered: Vec<String>) {
+        let mut v = lock(&self.0);
+        if let Ok(p) = v.as_mut() {
+            p.disagreement = other_sets
+                .iter()
+                .map(|set| format!("192.0.2.250:53 serves {}", set.join(" ")))
+                .chain(unanswered.iter().cloned())
+                .collect();
+            p.servers = 1 + p.disagreement.len();
+            p.other_sets = other_sets;
+            p.unanswered = unanswered;
         }
     }
 }
