@@ -146,6 +146,9 @@ fn bare(
             '\\' => {
                 raw.push(c);
                 if let Some(n) = chars.next() {
+                    if n == '\n' {
+                        *line += 1;
+                    }
                     raw.push(n);
                 }
             }
@@ -250,6 +253,17 @@ mod tests {
         assert_eq!(l[1].line, 3);
         assert!(l[1].blank_owner);
         assert!(logical_lines("a IN TXT ( \"x\"\n").unwrap_err().line == 1);
+    }
+
+    /// Every newline counts once, escaped or quoted or not: the entries after one and the
+    /// errors name the line a person sees in an editor.
+    #[test]
+    fn an_escaped_newline_counts_as_a_line() {
+        let text = "a IN TXT x\\\ny\nb IN TXT \"p\nq\"\nc IN A 192.0.2.1\n";
+        let l = logical_lines(text).unwrap();
+        assert_eq!((l[1].line, l[2].line), (3, 5), "{l:?}");
+        let e = logical_lines("a IN TXT x\\\ny\nb IN TXT (\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
     }
 
     #[test]
