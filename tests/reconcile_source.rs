@@ -247,6 +247,66 @@ async fn axfr_with_a_tsig_secret_and_the_failures_around_it() {
         .contains("Secret dns/absent does not exist"));
 }
 
+/// `--allowed-source-networks`: a server outside the networks, named by its address or by a
+/// host name that resolves outside them, is refused before anything is asked
+/// (`SourceNotAllowed`, stalled: a person must name another server or widen the flag), and
+/// nothing is written; a server inside them is transferred from as always.
+#[tokio::test]
+async fn a_source_server_outside_the_allowed_networks_is_never_asked() {
+    use zoneshift::dns::networks::Network;
+    let networks = |list: &[&str]| -> &'static [Network] {
+        let parsed: Vec<Network> = list.iter().map(|n| Network::parse(n).unwrap()).collect();
+        Box::leak(parsed.into_boxed_slice())
+    };
+    let bind: std::net::SocketAddr = source_dns().parse().unwrap();
+    let by_name = format!("localhost:{}", bind.port());
+    for server in [source_dns(), by_name] {
+        let mut m = from_axfr("example.com", Some("xfr"));
+        m.spec.source.as_mut().unwrap().nameservers = vec![server.clone()];
+        let mut w = World::with(vec![m], vec![], vec![tsig_secret("xfr", &tsig())]).await;
+        std::sync::Arc::get_mut(&mut w.ctx)
+            .expect("one owner")
+            .dns
+            .source_networks = networks(&["192.0.2.0/24", "2001:db8::/32"]);
+        let before = w.r53.stats.total();
+        let m = w.settle("m").await;
+        let c = cond(&m, "RecordsSynced");
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "SourceNotAllowed"),
+            "{server}: {c:?}"
+        );
+        for part in [
+            "spec.source.nameservers[0]",
+            "--allowed-source-networks=192.0.2.0/24,2001:db8::/32",
+            "it was not asked",
+        ] {
+            assert!(
+                c.message.contains(part),
+                "{server}: {part} in {}",
+                c.message
+            );
+        }
+        assert_eq!(cond(&m, "Stalled").status, "True", "{server}");
+        assert_eq!(w.r53.stats.total(), before, "{server}: nothing called");
+    }
+
+    // Inside the networks, the same resource is transferred and verified.
+    let mut w = World::with(
+        vec![from_axfr("example.com", Some("xfr"))],
+        vec![],
+        vec![tsig_secret("xfr", &tsig())],
+    )
+    .await;
+    let inside = format!("{}/32", bind.ip());
+    std::sync::Arc::get_mut(&mut w.ctx)
+        .expect("one owner")
+        .dns
+        .source_networks = networks(&["192.0.2.0/24", &inside]);
+    let m = w.settle("m").await;
+    assert_eq!(cond(&m, "ShadowVerified").status, "True", "{:?}", m.status);
+}
+
 #[tokio::test]
 async fn an_unreachable_source_is_reported_as_such() {
     let mut m = from_zone_file("example.com", vec![]);

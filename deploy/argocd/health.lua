@@ -59,6 +59,7 @@ local DEGRADED_REASONS = {
   SourceNotFound = true,          -- The zone file's ConfigMap or the TSIG Secret is missing.
   NoSourceNameservers = true,     -- spec.source.nameservers is empty where servers are needed.
   TransferFailed = true,          -- No source nameserver gave the zone by AXFR.
+  SourceNotAllowed = true,        -- A server of the old provider (named in spec.source.nameservers, or the domain's delegated one) is outside the operator's --allowed-source-networks: it is not asked.
   DeleteThresholdExceeded = true, -- The sync would delete more than spec.policy.maxDeletePercent; nothing was changed.
   ChangeRejected = true,          -- Route 53 refused a change batch.
   ImpossibleAnswer = true,        -- Route 53's answer could not be what it said (a record set without values): nothing is changed until it reads right.

@@ -44,7 +44,11 @@ pub async fn read_live_zone(
         }
         LiveZone::Axfr { server, tsig } => {
             let servers = [server.clone()];
-            crate::source::axfr::transfer(&servers, origin, tsig.as_ref(), timeout).await
+            let dns = crate::dns::Settings {
+                timeout,
+                ..Default::default()
+            };
+            crate::source::axfr::transfer(&servers, origin, tsig.as_ref(), &dns).await
         }
         LiveZone::Cloudflare {
             api_url,

@@ -93,6 +93,14 @@ pub struct Args {
     #[arg(long, env = "ZS_ALLOWED_ROLE_ARNS", value_delimiter = ',')]
     allowed_role_arns: Vec<String>,
 
+    /// The networks the old provider's servers may be in, comma-separated (`192.0.2.0/24`,
+    /// `2001:db8::/32`, or one address): a server a resource names in spec.source.nameservers,
+    /// or its domain's delegated server, at an address outside them is never asked. Empty:
+    /// anywhere (a user who can create a HostedZoneMigration can then make the operator send
+    /// DNS queries to any address it reaches).
+    #[arg(long, env = "ZS_ALLOWED_SOURCE_NETWORKS", value_delimiter = ',')]
+    allowed_source_networks: Vec<String>,
+
     /// Where `/metrics`, `/livez` and `/readyz` are served.
     #[arg(long, env = "ZS_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     admin_addr: std::net::SocketAddr,
@@ -197,6 +205,8 @@ async fn context(args: &Args) -> Result<Context, Box<dyn std::error::Error>> {
             Err(e) => return Err(format!("--resolver: {e}").into()),
         },
     };
+    let networks = crate::dns::networks::parse_all(&args.allowed_source_networks)
+        .map_err(|e| format!("--allowed-source-networks: {e}"))?;
     ctx.namespace = args.namespace.clone();
     ctx.passes = tokio::sync::Semaphore::new(args.parallel_passes as usize);
     ctx.dns = Settings {
@@ -208,6 +218,8 @@ async fn context(args: &Args) -> Result<Context, Box<dyn std::error::Error>> {
             source_probe: args.source_probe_interval,
             max_verification_age: args.import_interval,
         },
+        // Set once for the life of the process.
+        source_networks: Box::leak(networks.into_boxed_slice()),
     };
     Ok(ctx)
 }

@@ -5,6 +5,7 @@
 //! pure and hold the decisions.
 
 pub mod import;
+pub mod networks;
 pub mod observe;
 pub mod query;
 pub mod transfer;
@@ -30,6 +31,10 @@ pub enum DnsError {
     /// The local configuration (the system's resolver) is unusable.
     #[error("{0}")]
     Config(String),
+    /// A server is outside the networks the operator may send a resource's queries to
+    /// (`--allowed-source-networks`); it was not asked.
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 /// How zoneshift talks to DNS servers.
@@ -44,6 +49,8 @@ pub struct Settings {
     pub resolver: Option<SocketAddr>,
     /// How often the parent and the old provider are asked during the cutover.
     pub probes: crate::plan::cutover::Probes,
+    /// Where the old provider's servers may be (`--allowed-source-networks`); empty: anywhere.
+    pub source_networks: &'static [networks::Network],
 }
 
 impl Default for Settings {
@@ -53,6 +60,7 @@ impl Default for Settings {
             concurrency: 32,
             resolver: None,
             probes: crate::plan::cutover::Probes::default(),
+            source_networks: &[],
         }
     }
 }
@@ -114,6 +122,24 @@ pub async fn resolve_server(spec: &str) -> Result<Vec<SocketAddr>, DnsError> {
         )));
     }
     Ok(addrs)
+}
+
+/// [`resolve_server`] for a server of the old provider, named by a resource or found as its
+/// domain's: each of its addresses must be inside `allowed` (any, when it is empty), else it is
+/// not asked at all.
+pub async fn resolve_source_server(
+    spec: &str,
+    allowed: &[networks::Network],
+) -> Result<Vec<SocketAddr>, DnsError> {
+    let addrs = resolve_server(spec).await?;
+    match addrs.iter().find(|a| !networks::allows(allowed, a.ip())) {
+        None => Ok(addrs),
+        Some(a) => Err(DnsError::NotAllowed(format!(
+            "nameserver {spec:?} is at {}, outside the networks this operator may query for a resource (--allowed-source-networks={}); it was not asked",
+            a.ip(),
+            networks::describe(allowed)
+        ))),
+    }
 }
 
 #[cfg(test)]

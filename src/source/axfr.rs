@@ -2,18 +2,17 @@
 //! spec names a key.
 
 use super::SourceError;
-use crate::dns::{import::import, resolve_server, transfer, TsigKey};
+use crate::dns::{import::import, resolve_source_server, transfer, DnsError, Settings, TsigKey};
 use crate::ports::SourceRead;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use std::time::Duration;
 
 /// Transfers `origin` from the first of `servers` that gives it.
 pub async fn transfer(
     servers: &[String],
     origin: &str,
     key: Option<&TsigKey>,
-    timeout: Duration,
+    dns: &Settings,
 ) -> Result<SourceRead, SourceError> {
     if servers.is_empty() {
         return Err(SourceError::NoNameservers(
@@ -26,8 +25,9 @@ pub async fn transfer(
     // off): then the source is unreachable for now, and no person is needed yet.
     let mut all_transient = true;
     for server in servers {
-        let addrs = match resolve_server(server).await {
+        let addrs = match resolve_source_server(server, dns.source_networks).await {
             Ok(a) => a,
+            Err(DnsError::NotAllowed(why)) => return Err(SourceError::NotAllowed(why)),
             Err(e) => {
                 all_transient = false;
                 failures.push(e.to_string());
@@ -35,7 +35,7 @@ pub async fn transfer(
             }
         };
         for addr in addrs {
-            match transfer::axfr(addr, origin, key, timeout).await {
+            match transfer::axfr(addr, origin, key, dns.timeout).await {
                 Ok(records) => {
                     return Ok(SourceRead {
                         imported: import(origin, &records),

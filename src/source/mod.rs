@@ -13,14 +13,14 @@ pub mod octodns;
 pub mod zonefile;
 
 use crate::api::{Reason, SourceSpec};
+use crate::dns::networks::Network;
 use crate::dns::query::Authorities;
-use crate::dns::{observe, resolve_server, verify, DnsError, Settings};
+use crate::dns::{observe, resolve_source_server, verify, DnsError, Settings};
 use crate::plan::verify::SourceView;
 use crate::ports::SourceRead;
 use crate::zone::RecordType;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Why the source could not be read; nothing is written to Route 53 then.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +46,9 @@ pub enum SourceError {
     /// The provider refused the credential the spec names (an invalid or revoked API token).
     #[error("{0}")]
     AccessDenied(String),
+    /// A server of the old provider is outside `--allowed-source-networks`: never asked.
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 impl SourceError {
@@ -60,6 +63,7 @@ impl SourceError {
             SourceError::InvalidDomain(_) => Reason::InvalidRecord,
             // The provider would not give the zone: a person must fix the credential.
             SourceError::AccessDenied(_) => Reason::TransferFailed,
+            SourceError::NotAllowed(_) => Reason::SourceNotAllowed,
         }
     }
 }
@@ -89,6 +93,10 @@ impl KubeSource {
         source: &SourceSpec,
     ) -> Result<Option<SourceRead>, SourceError> {
         check_references(source)?;
+        check_servers(&source.nameservers, self.dns.source_networks, |i| {
+            format!("spec.source.nameservers[{i}]")
+        })
+        .await?;
         if let Some(zf) = &source.zone_file {
             let read = zonefile::from_config_map(&self.client, namespace, origin, zf).await?;
             return Ok(Some(read));
@@ -99,7 +107,7 @@ impl KubeSource {
                 Some(r) => Some(axfr::read_tsig(&self.client, namespace, &r.name).await?),
             };
             let servers = crate::ports::Source::nameservers(self, origin, source).await?;
-            let mut read = axfr::transfer(&servers, origin, key.as_ref(), self.dns.timeout).await?;
+            let mut read = axfr::transfer(&servers, origin, key.as_ref(), &self.dns).await?;
             read.nameservers = servers;
             return Ok(Some(read));
         }
@@ -232,8 +240,13 @@ impl crate::ports::Source for KubeSource {
             return Ok(None);
         };
         if read.nameservers.is_empty() {
-            // For verification; an import does not fail for want of them.
+            // For verification; an import does not fail for want of them, but does for
+            // servers it may not ask.
             read.nameservers = self.nameservers(origin, source).await.unwrap_or_default();
+            check_servers(&read.nameservers, self.dns.source_networks, |_| {
+                format!("the nameservers the parent zone delegates {origin} to (spec.source.nameservers is empty)")
+            })
+            .await?;
         }
         Ok(Some(read))
     }
@@ -258,7 +271,7 @@ impl crate::ports::Source for KubeSource {
         servers: &[String],
         questions: &[(String, RecordType)],
     ) -> BTreeMap<(String, RecordType), SourceView> {
-        match authorities(servers, self.dns.timeout).await {
+        match authorities(servers, &self.dns).await {
             Ok(auth) => verify::ask_source(&auth, questions, self.dns.concurrency).await,
             Err(e) => questions
                 .iter()
@@ -268,14 +281,19 @@ impl crate::ports::Source for KubeSource {
     }
 
     async fn apex_ns_ttl(&self, servers: &[String], origin: &str) -> Result<u32, DnsError> {
-        let auth = authorities(servers, self.dns.timeout).await?;
+        let auth = authorities(servers, &self.dns).await?;
         observe::apex_ns_ttl(&auth, origin).await
     }
 
     async fn addresses(&self, servers: &[String]) -> Result<Vec<String>, DnsError> {
         let mut out = Vec::new();
         for s in servers {
-            out.extend(resolve_server(s).await?.into_iter().map(|a| a.to_string()));
+            out.extend(
+                resolve_source_server(s, self.dns.source_networks)
+                    .await?
+                    .into_iter()
+                    .map(|a| a.to_string()),
+            );
         }
         Ok(out)
     }
@@ -284,7 +302,7 @@ impl crate::ports::Source for KubeSource {
         let mut sets: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
         let mut failures = Vec::new();
         for server in servers {
-            for addr in resolve_server(server).await? {
+            for addr in resolve_source_server(server, self.dns.source_networks).await? {
                 let auth = crate::dns::query::Authorities::connect(&[addr], self.dns.timeout).await;
                 match observe::apex_ns(&auth, origin).await {
                     Ok(set) => sets.entry(set).or_default().push(addr.to_string()),
@@ -333,7 +351,7 @@ impl crate::ports::Source for KubeSource {
             .map_err(|e| SourceError::InvalidDomain(format!("{field}: {e}")))?;
         let mut failures = Vec::new();
         for server in servers {
-            let addrs = match resolve_server(server).await {
+            let addrs = match resolve_source_server(server, self.dns.source_networks).await {
                 Ok(a) => a,
                 Err(e) => {
                     failures.push(e.to_string());
@@ -355,12 +373,13 @@ impl crate::ports::Source for KubeSource {
     }
 }
 
-/// Connections to the source's nameservers; the error names every one that did not resolve.
-pub async fn authorities(servers: &[String], timeout: Duration) -> Result<Authorities, DnsError> {
+/// Connections to the source's nameservers; the error names every one that did not resolve
+/// or may not be asked.
+pub async fn authorities(servers: &[String], dns: &Settings) -> Result<Authorities, DnsError> {
     let mut addrs = Vec::new();
     let mut failures = Vec::new();
     for server in servers {
-        match resolve_server(server).await {
+        match resolve_source_server(server, dns.source_networks).await {
             Ok(a) => addrs.extend(a),
             Err(e) => failures.push(e.to_string()),
         }
@@ -372,5 +391,24 @@ pub async fn authorities(servers: &[String], timeout: Duration) -> Result<Author
             DnsError::Unreachable(failures.join("; "))
         });
     }
-    Ok(Authorities::connect(&addrs, timeout).await)
+    Ok(Authorities::connect(&addrs, dns.timeout).await)
+}
+
+/// Refuses, before anything is asked, servers outside `--allowed-source-networks`; `field`
+/// names the i-th server in the message. Servers that do not resolve are left to the reads
+/// that use them, which report them as they always have.
+async fn check_servers(
+    servers: &[String],
+    allowed: &[Network],
+    field: impl Fn(usize) -> String,
+) -> Result<(), SourceError> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    for (i, server) in servers.iter().enumerate() {
+        if let Err(DnsError::NotAllowed(why)) = resolve_source_server(server, allowed).await {
+            return Err(SourceError::NotAllowed(format!("{}: {why}", field(i))));
+        }
+    }
+    Ok(())
 }

@@ -37,6 +37,7 @@ FLAG_VALUES = {
     "--verify-concurrency": ("verifyConcurrency", 8),
     "--resolver": ("resolver", "127.0.0.53:53"),
     "--allowed-role-arns": ("allowedRoleArns", ["arn:aws:iam::123456789012:role/dns-*"]),
+    "--allowed-source-networks": ("allowedSourceNetworks", ["192.0.2.0/24", "2001:db8::/32"]),
     "--delegation-poll-interval": ("delegationPollInterval", "10s"),
     "--source-probe-interval": ("sourceProbeInterval", "2m"),
     "--admin-addr": ("adminAddr", "127.0.0.1:9090"),
