@@ -204,8 +204,8 @@ reasons! {
     NoSourceNameservers: Degraded, stalled = true;
     /// No source nameserver gave the zone by AXFR.
     TransferFailed: Degraded, stalled = true;
-    /// A server of the old provider (named in spec.source.nameservers, or the domain's
-    /// delegated one) is outside the operator's --allowed-source-networks: it is not asked.
+    /// A server named in spec.source.nameservers is outside the operator's
+    /// --allowed-source-networks: it is not asked.
     SourceNotAllowed: Degraded, stalled = true;
     /// The sync would delete more than spec.policy.maxDeletePercent; nothing was changed.
     DeleteThresholdExceeded: Degraded, stalled = true;

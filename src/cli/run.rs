@@ -95,7 +95,7 @@ pub struct Args {
 
     /// The networks the old provider's servers may be in, comma-separated (`192.0.2.0/24`,
     /// `2001:db8::/32`, or one address): a server a resource names in spec.source.nameservers,
-    /// or its domain's delegated server, at an address outside them is never asked. Empty:
+    /// or found as its domain's delegation, at an address outside them is never asked. Empty:
     /// anywhere (a user who can create a HostedZoneMigration can then make the operator send
     /// DNS queries to any address it reaches).
     #[arg(long, env = "ZS_ALLOWED_SOURCE_NETWORKS", value_delimiter = ',')]

@@ -93,10 +93,7 @@ impl KubeSource {
         source: &SourceSpec,
     ) -> Result<Option<SourceRead>, SourceError> {
         check_references(source)?;
-        check_servers(&source.nameservers, self.dns.source_networks, |i| {
-            format!("spec.source.nameservers[{i}]")
-        })
-        .await?;
+        check_servers(&source.nameservers, self.dns.source_networks).await?;
         if let Some(zf) = &source.zone_file {
             let read = zonefile::from_config_map(&self.client, namespace, origin, zf).await?;
             return Ok(Some(read));
@@ -240,13 +237,11 @@ impl crate::ports::Source for KubeSource {
             return Ok(None);
         };
         if read.nameservers.is_empty() {
-            // For verification; an import does not fail for want of them, but does for
-            // servers it may not ask.
+            // For verification; an import does not fail for want of them. One outside
+            // --allowed-source-networks is not asked: verification reports it unanswered,
+            // with why. (Not refused here: once the registrar's change reaches the parent,
+            // the delegation names Route 53's servers, and the import must go on.)
             read.nameservers = self.nameservers(origin, source).await.unwrap_or_default();
-            check_servers(&read.nameservers, self.dns.source_networks, |_| {
-                format!("the nameservers the parent zone delegates {origin} to (spec.source.nameservers is empty)")
-            })
-            .await?;
         }
         Ok(Some(read))
     }
@@ -394,20 +389,18 @@ pub async fn authorities(servers: &[String], dns: &Settings) -> Result<Authoriti
     Ok(Authorities::connect(&addrs, dns.timeout).await)
 }
 
-/// Refuses, before anything is asked, servers outside `--allowed-source-networks`; `field`
-/// names the i-th server in the message. Servers that do not resolve are left to the reads
-/// that use them, which report them as they always have.
-async fn check_servers(
-    servers: &[String],
-    allowed: &[Network],
-    field: impl Fn(usize) -> String,
-) -> Result<(), SourceError> {
+/// Refuses, before anything is asked, a server of `spec.source.nameservers` outside
+/// `--allowed-source-networks`, naming it by its index. Servers that do not resolve are left to
+/// the reads that use them, which report them as they always have.
+async fn check_servers(servers: &[String], allowed: &[Network]) -> Result<(), SourceError> {
     if allowed.is_empty() {
         return Ok(());
     }
     for (i, server) in servers.iter().enumerate() {
         if let Err(DnsError::NotAllowed(why)) = resolve_source_server(server, allowed).await {
-            return Err(SourceError::NotAllowed(format!("{}: {why}", field(i))));
+            return Err(SourceError::NotAllowed(format!(
+                "spec.source.nameservers[{i}]: {why}"
+            )));
         }
     }
     Ok(())
