@@ -459,7 +459,7 @@ async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
     let old: Vec<String> = OLD.iter().map(|s| s.to_string()).collect();
     let ours = w.parent.nameservers();
     w.parent.delegate(&old);
-    w.parent.split(vec![ours], vec![]);
+    w.parent.split(vec![ours.clone()], vec![]);
     let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
     assert!(r.is_err(), "deletion is refused while one server delegates");
     assert_eq!(w.route53.records(&zone).len(), before, "nothing deleted");
@@ -503,6 +503,26 @@ async fn deletion_waits_while_the_domain_is_delegated_to_the_zone() {
         .as_ref()
         .and_then(|c| c.route53_releasable_at.clone());
     assert!(until.is_some(), "until when Route 53 keeps serving is kept");
+
+    // Past that time the delegation comes back to the zone, and leaves again: the caches'
+    // count starts over from the second departure, not the first.
+    w.clock.advance(Duration::from_secs(3 * 86_400));
+    w.parent.delegate(&ours);
+    let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
+    assert!(r.is_err(), "delegated again: refused");
+    let s = w.status().await;
+    assert_eq!(cond(&s, ConditionType::Stalled), blocked);
+    let cleared = s
+        .cutover
+        .as_ref()
+        .and_then(|c| c.route53_releasable_at.clone());
+    assert_eq!(cleared, None, "the earlier release time no longer holds");
+    w.parent.delegate(&old);
+    w.clock.advance(Duration::from_secs(30));
+    let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;
+    assert!(r.is_err(), "deletion waits for the delegation's TTLs again");
+    assert_eq!(w.route53.records(&zone).len(), before, "nothing deleted");
+    assert_eq!(cond(&w.status().await, ConditionType::Reconciling), waiting);
 
     w.clock.advance(Duration::from_secs(3 * 86_400));
     let r = reconcile(Arc::new(w.get().await), w.ctx.clone()).await;

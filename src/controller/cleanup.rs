@@ -121,8 +121,13 @@ async fn deletion_allowed(
         .into_iter()
         .find(|set| set.iter().any(|n| ours.contains(n)))
     {
+        let who = if *set == parent.nameservers {
+            "The domain is delegated"
+        } else {
+            "Some servers of the parent zone delegate the domain"
+        };
         return Err(Hold::new(Reason::DeletionBlocked, format!(
-            "The domain is delegated to hosted zone {zone_id} ({}): deleting its records would take the domain off the Internet. Move the delegation away first (spec.cutover.rollback), or {keep}.",
+            "{who} to hosted zone {zone_id} ({}): deleting its records would take the domain off the Internet. Move the delegation away first (spec.cutover.rollback), or {keep}.",
             set.join(", ")
         )));
     }
@@ -188,10 +193,29 @@ async fn held(obj: &HostedZoneMigration, ctx: &Context, hold: Hold) -> Error {
             .get_or_insert_with(Default::default)
             .route53_releasable_at = Some(until.to_string());
     }
+    // Delegated to the zone again: the caches' count starts over once it leaves, so a release
+    // time counted from an earlier departure no longer holds.
+    let forget = reason == Reason::DeletionBlocked
+        && status
+            .cutover
+            .as_mut()
+            .and_then(|c| c.route53_releasable_at.take())
+            .is_some();
     let generation = obj.metadata.generation;
     crate::plan::deletion_held(&mut status, reason, &message, generation, ctx.clock.now());
     if let Err(e) = super::status::write(ctx, &api, obj, &prev, &status).await {
         tracing::warn!(error = %e, "could not say in the status why the deletion holds");
+    }
+    if forget {
+        // The apply above leaves the field out, which removes it on an API server; a merge
+        // patch says so outright, whatever the server does with a field left out.
+        let cleared =
+            serde_json::json!({ "status": { "cutover": { "route53ReleasableAt": null } } });
+        let params = kube::api::PatchParams::default();
+        let patch = kube::api::Patch::Merge(&cleared);
+        if let Err(e) = api.patch_status(&obj.name_any(), &params, &patch).await {
+            tracing::warn!(error = %e, "could not forget the earlier release time");
+        }
     }
     Error::CleanupBlocked { reason, message }
 }

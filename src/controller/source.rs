@@ -243,6 +243,17 @@ async fn soak_servers(obj: &HostedZoneMigration, ctx: &Context) -> (Vec<String>,
     }
     servers.sort();
     servers.dedup();
+    // The operator may not ask a server outside --allowed-source-networks (the spec's were
+    // refused at import; these are the old delegation's): not watched, and not counted as
+    // failing users either.
+    let allowed = ctx.dns.source_networks;
+    let (servers, outside): (Vec<String>, Vec<String>) = servers.into_iter().partition(|s| {
+        s.parse::<std::net::SocketAddr>()
+            .map_or(true, |a| crate::dns::networks::allows(allowed, a.ip()))
+    });
+    if !outside.is_empty() {
+        tracing::warn!(servers = ?outside, "the soak does not watch servers of the old provider outside --allowed-source-networks");
+    }
     (servers, failures)
 }
 

@@ -27,6 +27,13 @@ impl Network {
         let addr: IpAddr = a.parse().map_err(|_| {
             format!("{s:?} is not a network: an address, or ADDRESS/PREFIX such as 192.0.2.0/24")
         })?;
+        if let IpAddr::V6(v6) = addr {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return Err(format!(
+                    "{s:?} is an IPv4-mapped IPv6 network: write it as IPv4 ({v4}, with its prefix less 96)"
+                ));
+            }
+        }
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             None => max,
@@ -105,10 +112,10 @@ fn mask(prefix: u8, width: u8) -> u128 {
     } else {
         u128::MAX
     };
-    if prefix == 0 {
-        0
-    } else {
-        all & !(all >> prefix)
+    match prefix {
+        0 => 0,
+        p if p >= width => all,
+        p => all & !(all >> p),
     }
 }
 
@@ -143,6 +150,15 @@ mod tests {
         assert!(one.contains(ip("127.0.0.53")) && !one.contains(ip("127.0.0.54")));
         let v6 = Network::parse("2001:db8::/32").unwrap();
         assert!(v6.contains(ip("2001:db8:ffff::1")) && !v6.contains(ip("2001:db9::1")));
+        let host6 = Network::parse("2001:db8::53").unwrap();
+        assert_eq!(host6.to_string(), "2001:db8::53/128");
+        assert!(host6.contains(ip("2001:db8::53")) && !host6.contains(ip("2001:db8::54")));
+        let loop6 = Network::parse("::1/128").unwrap();
+        assert!(loop6.contains(ip("::1")) && !loop6.contains(ip("127.0.0.1")));
+        let any6 = Network::parse("::/0").unwrap();
+        assert!(any6.contains(ip("2001:db8::1")) && !any6.contains(ip("192.0.2.1")));
+        let host4 = Network::parse("192.0.2.1/32").unwrap();
+        assert!(host4.contains(ip("192.0.2.1")) && !host4.contains(ip("192.0.2.0")));
         let all = Network::parse("0.0.0.0/0").unwrap();
         assert!(all.contains(ip("10.1.2.3")) && !all.contains(ip("::1")));
         assert_eq!(
@@ -165,6 +181,8 @@ mod tests {
             .unwrap_err()
             .contains("not a network"));
         assert!(Network::parse("192.0.2.0/x").is_err());
+        let e = Network::parse("::ffff:192.0.2.0/120").unwrap_err();
+        assert!(e.contains("IPv4-mapped"), "{e}");
         let e = parse_all(&["192.0.2.0/24".into(), "".into(), "bad".into()]).unwrap_err();
         assert!(e.contains("\"bad\""), "{e}");
     }

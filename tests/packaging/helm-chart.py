@@ -200,6 +200,8 @@ def main() -> None:
             "a digest that is no sha256": {"image": {"digest": "latest"}},
             "an admin address without a port": {"operator": {"adminAddr": "0.0.0.0"}},
             "an admin address that is a host name": {"operator": {"adminAddr": "localhost:8080"}},
+            "a source network that is a host name": {"operator": {"allowedSourceNetworks": ["cafe.be"]}},
+            "a source network with a space in it": {"operator": {"allowedSourceNetworks": ["10.0.0.0 /8"]}},
         }
         for what, values in bad.items():
             try:
