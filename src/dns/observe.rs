@@ -248,15 +248,23 @@ fn tally(
             .iter()
             .filter(|(addr, _)| v6_reachable || !addr.is_ipv6())
     };
-    let unanswered: Vec<String> = counted()
-        .filter_map(|(addr, a)| a.as_ref().err().map(|e| format!("{addr}: {e}")))
+    // A server that answered that it has no delegation disagrees, but was read: it delegates
+    // to no one.
+    let failed: Vec<(String, bool)> = counted()
+        .filter_map(|(addr, a)| a.as_ref().err().map(|e| (addr, e)))
+        .map(|(addr, e)| (format!("{addr}: {e}"), matches!(e, DnsError::NoAnswer(_))))
+        .collect();
+    let unanswered: Vec<String> = failed
+        .iter()
+        .filter(|(_, read)| !read)
+        .map(|(m, _)| m.clone())
         .collect();
     let disagreement = counted()
         .filter_map(|(addr, a)| match a {
             Ok((set, _)) if *set != nameservers => Some(format!("{addr} serves {}", set.join(" "))),
             _ => None,
         })
-        .chain(unanswered.iter().cloned())
+        .chain(failed.into_iter().map(|(m, _)| m))
         .collect();
     let other_sets = sets
         .into_iter()
@@ -450,6 +458,23 @@ mod tests {
         assert_eq!(view.other_sets, vec![ours]);
         assert_eq!(view.unanswered, vec!["192.0.2.3:53: timed out".to_string()]);
         assert_eq!(view.disagreement.len(), 2, "{:?}", view.disagreement);
+    }
+
+    /// A server that answers it has no delegation for the domain disagrees, but was read: it
+    /// is not among the servers that did not answer.
+    #[test]
+    fn a_server_without_the_delegation_was_read() {
+        let old = set(&["ns1.old.example."]);
+        let answers = vec![
+            (addr("192.0.2.1:53"), Ok((old.clone(), 60))),
+            (
+                addr("192.0.2.2:53"),
+                Err(DnsError::NoAnswer("no delegation".into())),
+            ),
+        ];
+        let view = tally("example.", &answers).expect("view");
+        assert_eq!(view.disagreement, vec!["192.0.2.2:53: no delegation"]);
+        assert!(view.unanswered.is_empty(), "{:?}", view.unanswered);
     }
 
     /// No server answered: no view, and the error names each server's failure.

@@ -23,7 +23,8 @@ pub struct ParentView {
     /// The NS sets that the servers of `disagreement` which answered serve instead, each
     /// normalised and sorted like `nameservers`.
     pub other_sets: Vec<Vec<String>>,
-    /// The servers of `disagreement` that did not answer, each with why.
+    /// The servers of `disagreement` that did not answer, each with why (one that answered it
+    /// has no delegation for the domain was read, and is not among them).
     pub unanswered: Vec<String>,
 }
 
